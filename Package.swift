@@ -1,0 +1,44 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Layers (../shared/ARCHITECTURE.md), arrows pointing down:
+//   seqlens (executable) → SeqLensServer → SeqLensAttribution → SeqLensModels
+//   SeqLensModels → SeqLensCheckpoints, SeqLensTokenizers, SeqLensTensor
+// Checkpoints and tokenizers are their own modules so that each builds and tests alone.
+let release: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "SeqLens",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "seqlens", targets: ["seqlens"]),
+        .library(name: "SeqLensModels", targets: ["SeqLensModels"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas"),
+        .systemLibrary(name: "CJansson", pkgConfig: "jansson"),
+        .target(name: "SeqLensTensor", dependencies: ["CBLAS"]),
+        .target(name: "SeqLensCheckpoints"),
+        .target(name: "SeqLensTokenizers"),
+        .target(
+            name: "SeqLensModels",
+            dependencies: ["SeqLensTensor", "SeqLensCheckpoints", "SeqLensTokenizers"]),
+        .target(name: "SeqLensAttribution", dependencies: ["SeqLensModels"]),
+        .target(name: "SeqLensServer", dependencies: ["SeqLensAttribution", "CJansson"]),
+        .executableTarget(
+            name: "seqlens",
+            dependencies: [
+                "SeqLensServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "SeqLensTensorTests", dependencies: ["SeqLensTensor"]),
+        .testTarget(name: "SeqLensCheckpointsTests", dependencies: ["SeqLensCheckpoints"]),
+        .testTarget(name: "SeqLensTokenizersTests", dependencies: ["SeqLensTokenizers", "SeqLensCheckpoints"]),
+        .testTarget(name: "SeqLensModelsTests", dependencies: ["SeqLensModels"]),
+        .testTarget(name: "SeqLensServerTests", dependencies: ["SeqLensServer"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
