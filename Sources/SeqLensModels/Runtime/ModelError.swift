@@ -1,0 +1,28 @@
+/// Problems loading or running a model, each with a message a user can act on.
+public enum ModelError: Error, CustomStringConvertible, Equatable {
+    case notYetAvailable(String)
+    case fileNotFound(String)
+    case unsupportedArchitecture(String)
+    case invalidConfiguration(String)
+    case missingWeight(String)
+    case weightShapeMismatch(name: String, expected: [Int], found: [Int])
+    case inputTooLong(tokens: Int, limit: Int)
+    case emptyInput
+    case tokenOutOfRange(id: Int, vocabularySize: Int)
+    case defaultModelUnavailable(String)
+
+    public var description: String {
+        switch self {
+        case .notYetAvailable(let what): "\(what) is not available in this build"
+        case .fileNotFound(let path): "no model at '\(path)': expected a folder with config.json and *.safetensors, or a .gguf file"
+        case .unsupportedArchitecture(let name): "unsupported architecture '\(name)' (supported: gpt2, llama, mistral, qwen2)"
+        case .invalidConfiguration(let detail): "invalid model configuration: \(detail)"
+        case .missingWeight(let name): "checkpoint has no tensor '\(name)'"
+        case .weightShapeMismatch(let name, let expected, let found): "tensor '\(name)' has shape \(found), expected \(expected)"
+        case .inputTooLong(let tokens, let limit): "input of \(tokens) tokens exceeds the model's limit of \(limit) positions"
+        case .emptyInput: "input is empty: at least one token is needed"
+        case .tokenOutOfRange(let id, let size): "token id \(id) is outside the vocabulary (size \(size))"
+        case .defaultModelUnavailable(let detail): "the default model could not be fetched: \(detail)"
+        }
+    }
+}
