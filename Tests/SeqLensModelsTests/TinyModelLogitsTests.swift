@@ -10,7 +10,7 @@ struct TinyModelLogitsTests {
     func load(_ name: String) throws -> any CausalTransformer {
         let folder = Fixtures.path("models/\(name)")
         let config = try Data(contentsOf: URL(fileURLWithPath: folder + "/config.json"))
-        return try ArchitectureRegistry.transformer(folder: folder, configuration: config)
+        return try ArchitectureRegistry.transformer(folder: folder, configuration: config).0
     }
 
     @Test(arguments: models)
@@ -42,7 +42,7 @@ struct TinyModelGenerationTests {
     func greedyTwentyTokens(model name: String) throws {
         let folder = Fixtures.path("models/\(name)")
         let config = try Data(contentsOf: URL(fileURLWithPath: folder + "/config.json"))
-        let transformer = try ArchitectureRegistry.transformer(folder: folder, configuration: config)
+        let transformer = try ArchitectureRegistry.transformer(folder: folder, configuration: config).0
         let reference = try Fixtures.json("models/\(name)/reference.json")
         let eos = try #require(reference["eos_token_id"] as? Int)
         for item in try #require(reference["cases"] as? [[String: Any]]) {

@@ -7,7 +7,7 @@ enum ArchitectureRegistry {
     static let supported = ["gpt2", "llama", "mistral", "qwen2"]
 
     /// Builds the transformer of a safetensors folder from its config.json.
-    static func transformer(folder: String, configuration data: Data) throws -> any CausalTransformer {
+    static func transformer(folder: String, configuration data: Data) throws -> (any CausalTransformer, bytes: Int) {
         let modelType: String
         do {
             let header = try JSONDecoder().decode(ModelTypeHeader.self, from: data)
@@ -15,13 +15,15 @@ enum ArchitectureRegistry {
         } catch {
             throw ModelError.invalidConfiguration("config.json in \(folder) has no readable model_type (\(error))")
         }
-        let weights = SafetensorsWeights(store: try SafetensorsCheckpoint(path: folder))
+        let weights = CountingWeights(SafetensorsWeights(store: try SafetensorsCheckpoint(path: folder)))
         do {
             switch modelType {
             case "gpt2":
-                return try GPT2(configuration: JSONDecoder().decode(GPT2Configuration.self, from: data), weights: weights)
+                let model = try GPT2(configuration: JSONDecoder().decode(GPT2Configuration.self, from: data), weights: weights)
+                return (model, weights.bytes)
             case "llama", "mistral", "qwen2":
-                return try Llama(configuration: JSONDecoder().decode(LlamaConfiguration.self, from: data), weights: weights)
+                let model = try Llama(configuration: JSONDecoder().decode(LlamaConfiguration.self, from: data), weights: weights)
+                return (model, weights.bytes)
             default:
                 throw ModelError.unsupportedArchitecture(modelType)
             }
@@ -31,7 +33,7 @@ enum ArchitectureRegistry {
     }
 
     /// Builds the transformer of a GGUF file from its metadata.
-    static func transformer(gguf file: GGUFFile) throws -> any CausalTransformer {
+    static func transformer(gguf file: GGUFFile) throws -> (any CausalTransformer, bytes: Int) {
         let architecture = file.metadata["general.architecture"]?.string ?? "(none)"
         guard ["llama", "mistral", "qwen2"].contains(architecture) else {
             throw ModelError.unsupportedArchitecture(architecture)
@@ -58,9 +60,9 @@ enum ArchitectureRegistry {
             ?? tokenCount ?? file.info("token_embd.weight")?.shape.first ?? 0
         cfg.attentionBias = file.info("blk.0.attn_q.bias") != nil
         cfg.tieWordEmbeddings = file.info("output.weight") == nil
-        let weights = GGUFWeights(file: file, headCount: cfg.numAttentionHeads, keyValueHeadCount: cfg.keyValueHeads,
-                                  permutesQueryKey: architecture == "llama" || architecture == "mistral")
-        return try Llama(configuration: cfg, weights: weights)
+        let weights = CountingWeights(GGUFWeights(file: file, headCount: cfg.numAttentionHeads, keyValueHeadCount: cfg.keyValueHeads,
+                                  permutesQueryKey: architecture == "llama" || architecture == "mistral"))
+        return (try Llama(configuration: cfg, weights: weights), weights.bytes)
     }
 
     private struct ModelTypeHeader: Decodable {

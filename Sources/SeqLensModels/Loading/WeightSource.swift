@@ -91,3 +91,19 @@ struct GGUFWeights: WeightSource {
         return "blk.\(layer).\(mapped).\(parts.last!)"
     }
 }
+
+/// Counts the bytes of every weight handed out, for the registry's memory accounting.
+final class CountingWeights: WeightSource {
+    let base: any WeightSource
+    private(set) var bytes = 0
+
+    init(_ base: any WeightSource) { self.base = base }
+
+    func contains(_ name: String) -> Bool { base.contains(name) }
+
+    func tensor(_ name: String, shape: [Int]) throws -> Tensor {
+        let tensor = try base.tensor(name, shape: shape)
+        bytes += tensor.count * MemoryLayout<Float>.size
+        return tensor
+    }
+}
