@@ -128,7 +128,7 @@ struct AddedTokenMatcher: Sendable {
         return nil
     }
 
-    // MARK: Scalars around a match (Rust's `char::is_whitespace` and `is_alphanumeric`)
+    // MARK: Scalars around a match (Rust's `char::is_whitespace`, the regex crate's `\w`)
 
     private func scalar(_ text: UnsafeBufferPointer<UInt8>, at start: Int) -> (Unicode.Scalar, length: Int) {
         var length = 1
@@ -145,8 +145,15 @@ struct AddedTokenMatcher: Sendable {
         return start
     }
 
+    /// `\w` as HF's single-word check sees it: Alphabetic, marks, decimal digits, connector
+    /// punctuation and joiners (so `_` and `1` touch a word, `²` and `-` do not).
     private func isWordCharacter(_ scalar: Unicode.Scalar) -> Bool {
-        CharacterClass.of(scalar).contains(.number) || scalar.properties.isAlphabetic
+        let properties = scalar.properties
+        if properties.isAlphabetic || properties.isJoinControl { return true }
+        switch properties.generalCategory {
+        case .nonspacingMark, .spacingMark, .enclosingMark, .decimalNumber, .connectorPunctuation: return true
+        default: return false
+        }
     }
 
     private func endsWithWordCharacter(_ text: UnsafeBufferPointer<UInt8>, before end: Int, from start: Int) -> Bool {

@@ -8,6 +8,8 @@ public struct ByteLevelBPETokenizer: Tokenizer {
     /// Raw vocabulary strings by id ("" for an unused id).
     private let tokens: [String]
     private let idsByToken: [String: Int]
+    /// The model's own vocabulary (no added tokens), kept only where `ignoreMerges` needs it.
+    private let modelIds: [String: Int]
     private let merger: BytePairMerger
     /// The vocabulary id of each byte's one-character token, or -1 where there is none.
     private let byteTokenIds: [Int32]
@@ -78,6 +80,7 @@ public struct ByteLevelBPETokenizer: Tokenizer {
 
         self.tokens = tokens
         self.idsByToken = idsByToken
+        self.modelIds = ignoreMerges ? vocabulary : [:]
         self.merger = BytePairMerger(merges: mergeTable)
         self.byteTokenIds = ByteLevelAlphabet.stringForByte.map { vocabulary[$0].map(Int32.init) ?? -1 }
         self.unknownId = unknownTokenId.map(Int32.init)
@@ -173,7 +176,7 @@ public struct ByteLevelBPETokenizer: Tokenizer {
         }
 
         private mutating func merge(_ word: ArraySlice<UInt8>) -> [Int32] {
-            if tokenizer.ignoreMerges, let id = tokenizer.idsByToken[ByteLevelAlphabet.spell(word)] {
+            if tokenizer.ignoreMerges, let id = tokenizer.modelIds[ByteLevelAlphabet.spell(word)] {
                 return [Int32(id)]
             }
             symbols.removeAll(keepingCapacity: true)
