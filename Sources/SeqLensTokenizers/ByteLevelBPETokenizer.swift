@@ -48,10 +48,13 @@ public struct ByteLevelBPETokenizer: Tokenizer {
     ) throws {
         var idsByToken = vocabulary
         for token in addedTokens where idsByToken[token.content] == nil { idsByToken[token.content] = token.id }
+        // Ids index an array: a hostile file must not make it huge. Real vocabularies stay far below.
+        let idLimit = max(1 << 20, 4 * idsByToken.count)
         let maximumId = idsByToken.values.max() ?? -1
         let allIds = idsByToken.values + prefix + suffix + [specialTokens.bos, specialTokens.eos].compactMap { $0 }
-        if let bad = allIds.first(where: { $0 < 0 || $0 > Int(Int32.max) }) {
-            throw TokenizerError.inconsistentVocabulary(path: source, reason: "token id \(bad) is out of range")
+        if let bad = allIds.first(where: { $0 < 0 || $0 >= idLimit || $0 > maximumId }) {
+            throw TokenizerError.inconsistentVocabulary(
+                path: source, reason: "token id \(bad) is out of range for \(idsByToken.count) tokens")
         }
         var tokens = [String](repeating: "", count: maximumId + 1)
         for (token, id) in vocabulary {

@@ -65,9 +65,12 @@ import Testing
     }
 
     @Test func encodeThroughput() throws {
-        guard let tokenizer = try Self.load() else { return }
-        let text = try TestFiles.strings.joined(separator: "\n").replacingOccurrences(of: "<|", with: "< |")
         let clock = ContinuousClock()
+        var loaded: ByteLevelBPETokenizer?
+        let loadTime = try clock.measure { loaded = try Self.load() }
+        guard let tokenizer = loaded else { return }
+        print("GPT-2 load (vocab.json + merges.txt): \(loadTime)")
+        let text = try TestFiles.strings.joined(separator: "\n").replacingOccurrences(of: "<|", with: "< |")
         for copies in [1, 20] {
             let long = String(repeating: text + "\n", count: copies)
             var count = 0

@@ -69,6 +69,14 @@ import Testing
                 { $0 == .unsupported(path: $0.path, what: "pre-tokenizer Whitespace with these settings") }
             ),
             (
+                Self.tokenizerJSON(merges: "[]").replacingOccurrences(of: #""Ġthe": 258"#, with: #""Ġthe": 2000000000"#),
+                { if case .inconsistentVocabulary = $0 { true } else { false } }
+            ),
+            (
+                Self.tokenizerJSON(merges: "[]").replacingOccurrences(of: #""Ġthe": 258"#, with: #""Ġthe": 257"#),
+                { if case .inconsistentVocabulary = $0 { true } else { false } }
+            ),
+            (
                 Self.tokenizerJSON(merges: "[]").replacingOccurrences(of: #""Ġthe": 258"#, with: #""Ġthe": "x""#),
                 { if case .malformedField(_, "model.vocab", _) = $0 { true } else { false } }
             ),
