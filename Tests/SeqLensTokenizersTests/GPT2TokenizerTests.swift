@@ -76,8 +76,9 @@ import Testing
             var count = 0
             let elapsed = clock.measure { count = tokenizer.encode(long, addSpecialTokens: false).count }
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-            print("GPT-2 encode, \(copies) cop\(copies == 1 ? "y" : "ies") of the fixture text: \(count) tokens "
-                + "from \(long.utf8.count) bytes in \(seconds) s = \(Int(Double(count) / seconds)) tokens/s")
+            print(
+                "GPT-2 encode, \(copies) cop\(copies == 1 ? "y" : "ies") of the fixture text: \(count) tokens "
+                    + "from \(long.utf8.count) bytes in \(seconds) s = \(Int(Double(count) / seconds)) tokens/s")
             #expect(count > 0)
         }
     }

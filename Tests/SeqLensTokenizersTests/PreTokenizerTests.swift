@@ -30,7 +30,9 @@ import Testing
         #expect(expected.count == strings.count)
         for (index, text) in strings.enumerated() {
             let ends = Self.pieceEnds(kind, text)
-            #expect(ends == expected[index], "\(key) pieces of \(text.debugDescription): \(firstDifference(ends, expected[index]))")
+            #expect(
+                ends == expected[index],
+                "\(key) pieces of \(text.debugDescription): \(firstDifference(ends, expected[index]))")
         }
     }
 

@@ -23,7 +23,9 @@ import Testing
             let expected = try idLists(fixture[key])
             for (index, text) in strings.enumerated() {
                 let ids = tokenizer.encode(text, addSpecialTokens: addSpecialTokens)
-                #expect(ids == expected[index], "\(key) for \(text.debugDescription): \(firstDifference(ids, expected[index]))")
+                #expect(
+                    ids == expected[index],
+                    "\(key) for \(text.debugDescription): \(firstDifference(ids, expected[index]))")
             }
         }
     }

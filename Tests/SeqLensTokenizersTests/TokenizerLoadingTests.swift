@@ -16,9 +16,13 @@ import Testing
     /// A tiny byte-level tokenizer.json; `merges` is spliced in as JSON.
     static func tokenizerJSON(merges: String, model extra: String = "", preTokenizer: String? = nil) -> String {
         let byteVocabulary = ByteLevelAlphabet.stringForByte.enumerated()
-            .map { "\"\($1.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\": \($0)" }
+            .map {
+                "\"\($1.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\": \($0)"
+            }
             .joined(separator: ", ")
-        let pre = preTokenizer ?? #"{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}"#
+        let pre =
+            preTokenizer
+            ?? #"{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}"#
         return """
             {"version": "1.0", "added_tokens": [{"id": 259, "content": "<eos>", "special": true, "normalized": false}],
              "normalizer": null, "pre_tokenizer": \(pre), "post_processor": null, "decoder": {"type": "ByteLevel"},
@@ -51,7 +55,10 @@ import Testing
         let cases: [(String, (TokenizerError) -> Bool)] = [
             ("{not json", { if case .invalidJSON = $0 { true } else { false } }),
             ("[1, 2]", { $0 == .malformedField(path: $0.path, field: "(root)", reason: "must be a JSON object") }),
-            (#"{"added_tokens": []}"#, { $0 == .malformedField(path: $0.path, field: "model", reason: "must be a JSON object") }),
+            (
+                #"{"added_tokens": []}"#,
+                { $0 == .malformedField(path: $0.path, field: "model", reason: "must be a JSON object") }
+            ),
             (
                 #"{"added_tokens": [], "model": {"type": "WordPiece", "vocab": {}}}"#,
                 { $0 == .unsupported(path: $0.path, what: "a WordPiece model") }
@@ -62,14 +69,20 @@ import Testing
             ),
             (
                 Self.tokenizerJSON(merges: #"["Ġ t h"]"#),
-                { $0 == .malformedField(path: $0.path, field: "model.merges[0]", reason: #"must be "left right" or ["left", "right"], got Ġ t h"#) }
+                {
+                    $0
+                        == .malformedField(
+                            path: $0.path, field: "model.merges[0]",
+                            reason: #"must be "left right" or ["left", "right"], got Ġ t h"#)
+                }
             ),
             (
                 Self.tokenizerJSON(merges: "[]", preTokenizer: #"{"type": "Whitespace"}"#),
                 { $0 == .unsupported(path: $0.path, what: "pre-tokenizer Whitespace with these settings") }
             ),
             (
-                Self.tokenizerJSON(merges: "[]").replacingOccurrences(of: #""Ġthe": 258"#, with: #""Ġthe": 2000000000"#),
+                Self.tokenizerJSON(merges: "[]").replacingOccurrences(
+                    of: #""Ġthe": 258"#, with: #""Ġthe": 2000000000"#),
                 { if case .inconsistentVocabulary = $0 { true } else { false } }
             ),
             (
@@ -94,7 +107,9 @@ import Testing
     }
 
     @Test func badGGUFMetadataIsRejected() {
-        #expect(throws: TokenizerError.unsupported(path: "GGUF tokenizer metadata", what: "tokenizer.ggml.pre 'mystery'")) {
+        #expect(
+            throws: TokenizerError.unsupported(path: "GGUF tokenizer metadata", what: "tokenizer.ggml.pre 'mystery'")
+        ) {
             try ByteLevelBPETokenizer(
                 ggufTokens: ["a"], tokenTypes: nil, merges: [], preTokenizer: "mystery", bosTokenId: nil,
                 eosTokenId: nil, unknownTokenId: nil, paddingTokenId: nil, addBOS: nil)
