@@ -44,19 +44,19 @@ struct AddedTokenMatcher: Sendable {
         let token: AddedToken
     }
 
-    /// Per group (raw first, then normalized): candidates by first byte, longest first.
-    private let groups: [[UInt8: [Candidate]]]
+    /// Per group (raw first, then normalized): candidates indexed by first byte, longest first.
+    private let groups: [[[Candidate]]]
 
     init(_ tokens: [AddedToken]) {
         groups = [tokens.filter { !$0.normalized }, tokens.filter { $0.normalized }].map { group in
-            var byFirstByte: [UInt8: [Candidate]] = [:]
+            var byFirstByte = [[Candidate]](repeating: [], count: 256)
             for token in group {
                 let bytes = Array(token.content.utf8)
                 guard let first = bytes.first else { continue }
-                byFirstByte[first, default: []].append(Candidate(bytes: bytes, token: token))
+                byFirstByte[Int(first)].append(Candidate(bytes: bytes, token: token))
             }
-            return byFirstByte.mapValues { $0.sorted { $0.bytes.count > $1.bytes.count } }
-        }.filter { !$0.isEmpty }
+            return byFirstByte.map { $0.sorted { $0.bytes.count > $1.bytes.count } }
+        }.filter { $0.contains { !$0.isEmpty } }
     }
 
     var isEmpty: Bool { groups.isEmpty }
@@ -79,7 +79,7 @@ struct AddedTokenMatcher: Sendable {
     }
 
     private func split(
-        _ text: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, with candidates: [UInt8: [Candidate]],
+        _ text: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, with candidates: [[Candidate]],
         into segments: inout [TextSegment]
     ) {
         var pieceStart = range.lowerBound
@@ -114,10 +114,9 @@ struct AddedTokenMatcher: Sendable {
     }
 
     private func longestMatch(
-        _ text: UnsafeBufferPointer<UInt8>, at position: Int, before end: Int, in candidates: [UInt8: [Candidate]]
+        _ text: UnsafeBufferPointer<UInt8>, at position: Int, before end: Int, in candidates: [[Candidate]]
     ) -> Candidate? {
-        guard let list = candidates[text[position]] else { return nil }
-        for candidate in list where position + candidate.bytes.count <= end {
+        for candidate in candidates[Int(text[position])] where position + candidate.bytes.count <= end {
             var equal = true
             for (offset, byte) in candidate.bytes.enumerated() where text[position + offset] != byte {
                 equal = false
@@ -128,7 +127,7 @@ struct AddedTokenMatcher: Sendable {
         return nil
     }
 
-    // MARK: Scalars around a match (Rust's `char::is_whitespace` and `is_alphanumeric`)
+    // MARK: Scalars around a match (Rust's `char::is_whitespace`, the regex crate's `\w`)
 
     private func scalar(_ text: UnsafeBufferPointer<UInt8>, at start: Int) -> (Unicode.Scalar, length: Int) {
         var length = 1
@@ -145,8 +144,15 @@ struct AddedTokenMatcher: Sendable {
         return start
     }
 
+    /// `\w` as HF's single-word check sees it: Alphabetic, marks, decimal digits, connector
+    /// punctuation and joiners (so `_` and `1` touch a word, `²` and `-` do not).
     private func isWordCharacter(_ scalar: Unicode.Scalar) -> Bool {
-        CharacterClass.of(scalar).contains(.number) || scalar.properties.isAlphabetic
+        let properties = scalar.properties
+        if properties.isAlphabetic || properties.isJoinControl { return true }
+        switch properties.generalCategory {
+        case .nonspacingMark, .spacingMark, .enclosingMark, .decimalNumber, .connectorPunctuation: return true
+        default: return false
+        }
     }
 
     private func endsWithWordCharacter(_ text: UnsafeBufferPointer<UInt8>, before end: Int, from start: Int) -> Bool {

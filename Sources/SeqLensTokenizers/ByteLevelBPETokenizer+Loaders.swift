@@ -24,7 +24,8 @@ extension ByteLevelBPETokenizer {
         do {
             text = try String(contentsOf: mergesTXT, encoding: .utf8)
         } catch {
-            throw TokenizerError.unreadableFile(path: mergesTXT.path, reason: JSONFields.readableReason(error, mergesTXT))
+            throw TokenizerError.unreadableFile(
+                path: mergesTXT.path, reason: JSONFields.readableReason(error, mergesTXT))
         }
         var merges: [(String, String)] = []
         for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
@@ -32,7 +33,8 @@ extension ByteLevelBPETokenizer {
             if line.isEmpty || (index == 0 && line.hasPrefix("#version")) { continue }
             guard let pair = Self.splitMerge(String(line)) else {
                 throw TokenizerError.malformedField(
-                    path: mergesTXT.path, field: "line \(index + 1)", reason: "must be two tokens separated by one space")
+                    path: mergesTXT.path, field: "line \(index + 1)",
+                    reason: "must be two tokens separated by one space")
             }
             merges.append(pair)
         }
@@ -104,7 +106,9 @@ extension ByteLevelBPETokenizer {
             }
             pairs.append(pair)
         }
-        for (role, id) in [("bos", bosTokenId), ("eos", eosTokenId), ("unknown", unknownTokenId), ("padding", paddingTokenId)] {
+        for (role, id) in [
+            ("bos", bosTokenId), ("eos", eosTokenId), ("unknown", unknownTokenId), ("padding", paddingTokenId),
+        ] {
             if let id, id < 0 || id >= tokens.count {
                 throw TokenizerError.inconsistentVocabulary(
                     path: source, reason: "\(role) token id \(id) is outside the \(tokens.count)-token vocabulary")

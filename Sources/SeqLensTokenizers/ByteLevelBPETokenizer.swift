@@ -8,6 +8,8 @@ public struct ByteLevelBPETokenizer: Tokenizer {
     /// Raw vocabulary strings by id ("" for an unused id).
     private let tokens: [String]
     private let idsByToken: [String: Int]
+    /// The model's own vocabulary (no added tokens), kept only where `ignoreMerges` needs it.
+    private let modelIds: [String: Int]
     private let merger: BytePairMerger
     /// The vocabulary id of each byte's one-character token, or -1 where there is none.
     private let byteTokenIds: [Int32]
@@ -46,10 +48,13 @@ public struct ByteLevelBPETokenizer: Tokenizer {
     ) throws {
         var idsByToken = vocabulary
         for token in addedTokens where idsByToken[token.content] == nil { idsByToken[token.content] = token.id }
+        // Ids index an array: a hostile file must not make it huge. Real vocabularies stay far below.
+        let idLimit = max(1 << 20, 4 * idsByToken.count)
         let maximumId = idsByToken.values.max() ?? -1
         let allIds = idsByToken.values + prefix + suffix + [specialTokens.bos, specialTokens.eos].compactMap { $0 }
-        if let bad = allIds.first(where: { $0 < 0 || $0 > Int(Int32.max) }) {
-            throw TokenizerError.inconsistentVocabulary(path: source, reason: "token id \(bad) is out of range")
+        if let bad = allIds.first(where: { $0 < 0 || $0 >= idLimit || $0 > maximumId }) {
+            throw TokenizerError.inconsistentVocabulary(
+                path: source, reason: "token id \(bad) is out of range for \(idsByToken.count) tokens")
         }
         var tokens = [String](repeating: "", count: maximumId + 1)
         for (token, id) in vocabulary {
@@ -78,6 +83,7 @@ public struct ByteLevelBPETokenizer: Tokenizer {
 
         self.tokens = tokens
         self.idsByToken = idsByToken
+        self.modelIds = ignoreMerges ? vocabulary : [:]
         self.merger = BytePairMerger(merges: mergeTable)
         self.byteTokenIds = ByteLevelAlphabet.stringForByte.map { vocabulary[$0].map(Int32.init) ?? -1 }
         self.unknownId = unknownTokenId.map(Int32.init)
@@ -173,7 +179,7 @@ public struct ByteLevelBPETokenizer: Tokenizer {
         }
 
         private mutating func merge(_ word: ArraySlice<UInt8>) -> [Int32] {
-            if tokenizer.ignoreMerges, let id = tokenizer.idsByToken[ByteLevelAlphabet.spell(word)] {
+            if tokenizer.ignoreMerges, let id = tokenizer.modelIds[ByteLevelAlphabet.spell(word)] {
                 return [Int32(id)]
             }
             symbols.removeAll(keepingCapacity: true)

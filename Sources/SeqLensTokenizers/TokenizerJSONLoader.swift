@@ -45,12 +45,14 @@ extension ByteLevelBPETokenizer {
         let unknownToken = try model.optionalString("unk_token")
         let roles =
             try specialTokens
-            ?? Self.rolesFromConfig(url.deletingLastPathComponent().appendingPathComponent("tokenizer_config.json"), ids)
+            ?? Self.rolesFromConfig(
+                url.deletingLastPathComponent().appendingPathComponent("tokenizer_config.json"), ids)
             ?? SpecialTokens(bos: prefix.first, unk: unknownToken.flatMap { ids[$0] })
 
         try self.init(
             vocabulary: vocabulary, merges: merges, addedTokens: addedTokens, preTokenizer: preTokenizer,
-            specialTokens: roles, prefix: prefix, suffix: suffix, unknownTokenId: unknownToken.flatMap { vocabulary[$0] },
+            specialTokens: roles, prefix: prefix, suffix: suffix,
+            unknownTokenId: unknownToken.flatMap { vocabulary[$0] },
             ignoreMerges: try model.bool("ignore_merges", default: false), source: path)
     }
 
@@ -72,7 +74,9 @@ extension ByteLevelBPETokenizer {
     private static func merges(_ model: JSONFields) throws -> [(String, String)] {
         try model.array("merges").enumerated().map { index, element in
             if let line = element as? String, let pair = splitMerge(line) { return pair }
-            if let pair = element as? [Any], pair.count == 2, let left = pair[0] as? String, let right = pair[1] as? String {
+            if let pair = element as? [Any], pair.count == 2, let left = pair[0] as? String,
+                let right = pair[1] as? String
+            {
                 return (left, right)
             }
             throw model.malformed("merges[\(index)]", "must be \"left right\" or [\"left\", \"right\"], got \(element)")
@@ -104,7 +108,8 @@ extension ByteLevelBPETokenizer {
         switch steps.count {
         case 1 where try byteLevel(steps[0], useRegex: true):
             return .gpt2
-        case 2 where try steps[0].string("type") == "Digits" && steps[0].bool("individual_digits", default: false)
+        case 2
+        where try steps[0].string("type") == "Digits" && steps[0].bool("individual_digits", default: false)
             && byteLevel(steps[1], useRegex: true):
             return .gpt2IndividualDigits
         case 2 where try steps[0].string("type") == "Split" && byteLevel(steps[1], useRegex: false):
@@ -183,6 +188,7 @@ extension ByteLevelBPETokenizer {
             let content = (value as? String) ?? ((value as? [String: Any])?["content"] as? String)
             return content.flatMap { ids[$0] }
         }
-        return SpecialTokens(bos: role("bos_token"), eos: role("eos_token"), unk: role("unk_token"), pad: role("pad_token"))
+        return SpecialTokens(
+            bos: role("bos_token"), eos: role("eos_token"), unk: role("unk_token"), pad: role("pad_token"))
     }
 }

@@ -65,16 +65,20 @@ import Testing
     }
 
     @Test func encodeThroughput() throws {
-        guard let tokenizer = try Self.load() else { return }
-        let text = try TestFiles.strings.joined(separator: "\n").replacingOccurrences(of: "<|", with: "< |")
         let clock = ContinuousClock()
+        var loaded: ByteLevelBPETokenizer?
+        let loadTime = try clock.measure { loaded = try Self.load() }
+        guard let tokenizer = loaded else { return }
+        print("GPT-2 load (vocab.json + merges.txt): \(loadTime)")
+        let text = try TestFiles.strings.joined(separator: "\n").replacingOccurrences(of: "<|", with: "< |")
         for copies in [1, 20] {
             let long = String(repeating: text + "\n", count: copies)
             var count = 0
             let elapsed = clock.measure { count = tokenizer.encode(long, addSpecialTokens: false).count }
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-            print("GPT-2 encode, \(copies) cop\(copies == 1 ? "y" : "ies") of the fixture text: \(count) tokens "
-                + "from \(long.utf8.count) bytes in \(seconds) s = \(Int(Double(count) / seconds)) tokens/s")
+            print(
+                "GPT-2 encode, \(copies) cop\(copies == 1 ? "y" : "ies") of the fixture text: \(count) tokens "
+                    + "from \(long.utf8.count) bytes in \(seconds) s = \(Int(Double(count) / seconds)) tokens/s")
             #expect(count > 0)
         }
     }

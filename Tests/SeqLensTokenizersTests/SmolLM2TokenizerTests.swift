@@ -26,14 +26,18 @@ import Testing
 
     /// Checks every string; returns how many matched.
     @discardableResult
-    static func check(_ tokenizer: ByteLevelBPETokenizer, _ strings: [String], _ expected: [[Int]], addSpecialTokens: Bool, _ label: String) -> Int {
+    static func check(
+        _ tokenizer: ByteLevelBPETokenizer, _ strings: [String], _ expected: [[Int]], addSpecialTokens: Bool,
+        _ label: String
+    ) -> Int {
         var matched = 0
         for (index, text) in strings.enumerated() {
             let ids = tokenizer.encode(text, addSpecialTokens: addSpecialTokens)
             if ids == expected[index] {
                 matched += 1
             } else {
-                Issue.record("\(label) ids differ for \(text.debugDescription): \(firstDifference(ids, expected[index]))")
+                Issue.record(
+                    "\(label) ids differ for \(text.debugDescription): \(firstDifference(ids, expected[index]))")
             }
         }
         print("\(label): \(matched)/\(strings.count) strings give the reference ids")
@@ -41,7 +45,9 @@ import Testing
     }
 
     static func ggufMetadata() throws -> [String: Any]? {
-        guard let url = TestFiles.cached("test-artifacts/smollm2-gguf-tokenizer.json", madeBy: maker) else { return nil }
+        guard let url = TestFiles.cached("test-artifacts/smollm2-gguf-tokenizer.json", madeBy: maker) else {
+            return nil
+        }
         return try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
     }
 
@@ -61,7 +67,9 @@ import Testing
         let expected = try Expected()
         #expect(tokenizer.preTokenizer == .gpt2)
         Self.check(tokenizer, expected.strings, expected.ids, addSpecialTokens: false, "SmolLM2 tokenizer.json")
-        Self.check(tokenizer, expected.strings, expected.idsWithSpecialTokens, addSpecialTokens: true, "SmolLM2 tokenizer.json + specials")
+        Self.check(
+            tokenizer, expected.strings, expected.idsWithSpecialTokens, addSpecialTokens: true,
+            "SmolLM2 tokenizer.json + specials")
         let decoded = try #require(expected.fixture["decoded"] as? [[String: String]])
         for (index, text) in expected.strings.enumerated() {
             #expect(tokenizer.decode(tokenizer.encode(text, addSpecialTokens: false), skipSpecialTokens: false) == text)
@@ -72,15 +80,19 @@ import Testing
             let ids = tokenizer.encode(expected.strings[try #require(Int(key))], addSpecialTokens: false)
             #expect(tokenizer.tokenStrings(ids) == tokens)
         }
-        #expect(tokenizer.tokenStrings(tokenizer.encode("Hello world", addSpecialTokens: false)) == ["Hello", "Ġworld"])
+        #expect(
+            tokenizer.tokenStrings(tokenizer.encode("Hello world", addSpecialTokens: false)) == ["Hello", "Ġworld"])
     }
 
     @Test func hubLayoutTokenizerJSONMatchesHubLayout() throws {
-        guard let url = TestFiles.cached("test-artifacts/smollm2-hub-tokenizer.json", madeBy: Self.maker) else { return }
+        guard let url = TestFiles.cached("test-artifacts/smollm2-hub-tokenizer.json", madeBy: Self.maker) else {
+            return
+        }
         let tokenizer = try ByteLevelBPETokenizer(tokenizerJSON: url)
         let expected = try Expected()
         #expect(tokenizer.preTokenizer == .gpt2IndividualDigits)
-        Self.check(tokenizer, expected.strings, expected.idsHubLayout, addSpecialTokens: false, "SmolLM2 hub tokenizer.json")
+        Self.check(
+            tokenizer, expected.strings, expected.idsHubLayout, addSpecialTokens: false, "SmolLM2 hub tokenizer.json")
     }
 
     /// llama.cpp's "smollm" splits digits first, as SmolLM2's own tokenizer.json does; transformers'
@@ -91,10 +103,13 @@ import Testing
         #expect(metadata["pre"] as? String == "smollm")
         let smollm = try Self.fromGGUFMetadata(metadata, pre: metadata["pre"] as? String)
         Self.check(smollm, expected.strings, expected.idsHubLayout, addSpecialTokens: false, "SmolLM2 GGUF (smollm)")
-        Self.check(smollm, expected.strings, expected.idsHubLayout, addSpecialTokens: true, "SmolLM2 GGUF (smollm) + specials")
+        Self.check(
+            smollm, expected.strings, expected.idsHubLayout, addSpecialTokens: true, "SmolLM2 GGUF (smollm) + specials")
         let asTransformers = try Self.fromGGUFMetadata(metadata, pre: "gpt-2")
         Self.check(asTransformers, expected.strings, expected.ids, addSpecialTokens: false, "SmolLM2 GGUF (gpt-2)")
-        Self.check(asTransformers, expected.strings, expected.idsWithSpecialTokens, addSpecialTokens: true, "SmolLM2 GGUF (gpt-2) + specials")
+        Self.check(
+            asTransformers, expected.strings, expected.idsWithSpecialTokens, addSpecialTokens: true,
+            "SmolLM2 GGUF (gpt-2) + specials")
         #expect(smollm.specialTokens == SpecialTokens(bos: 1, eos: 2, unk: 0, pad: 2))
         #expect(smollm.vocabularySize == 49152)
         #expect((0...16).allSatisfy(smollm.isSpecial) && !smollm.isSpecial(17))

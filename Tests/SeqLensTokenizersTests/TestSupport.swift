@@ -37,7 +37,8 @@ enum TestFiles {
 
     static func json<T>(_ name: String, as type: T.Type = T.self) throws -> T {
         let data = try Data(contentsOf: fixture(name))
-        return try #require(try JSONSerialization.jsonObject(with: data) as? T, "fixture \(name) has an unexpected shape")
+        return try #require(
+            try JSONSerialization.jsonObject(with: data) as? T, "fixture \(name) has an unexpected shape")
     }
 
     static var strings: [String] { get throws { try json("strings.json") } }
@@ -45,7 +46,9 @@ enum TestFiles {
 
 /// The first index where two id lists differ, for failure messages.
 func firstDifference(_ actual: [Int], _ expected: [Int]) -> String {
-    let index = (0..<min(actual.count, expected.count)).first { actual[$0] != expected[$0] } ?? min(actual.count, expected.count)
+    let index =
+        (0..<min(actual.count, expected.count)).first { actual[$0] != expected[$0] }
+        ?? min(actual.count, expected.count)
     return "first difference at \(index): got \(Array(actual.dropFirst(max(0, index - 2)).prefix(6))), "
         + "expected \(Array(expected.dropFirst(max(0, index - 2)).prefix(6)))"
 }
