@@ -104,7 +104,9 @@ public final class MappedFile: @unchecked Sendable {
     /// - Throws: `.truncated` past the end, `.invalidUTF8` when the bytes are not UTF-8.
     public func string(at offset: Int, byteCount: Int) throws -> String {
         let raw = try bytes(at: offset, count: byteCount)
-        guard let text = String(validating: raw, as: UTF8.self) else {
+        // Decoding replaces invalid sequences with U+FFFD, which changes the bytes.
+        let text = String(decoding: raw, as: UTF8.self)
+        guard text.utf8.elementsEqual(raw) else {
             throw CheckpointError.invalidUTF8(path: path, offset: offset)
         }
         return text
