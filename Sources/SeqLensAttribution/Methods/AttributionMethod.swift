@@ -44,9 +44,10 @@ public struct MethodArguments: Sendable, Equatable {
     public var samples = 5
     public var standardDeviation: Float = 0
     public var seed: UInt64 = 42
-    /// Explicit Gradient SHAP draws (one α per sample; noise (samples, T, C)), to reproduce a
-    /// reference run exactly; drawn from `seed` when nil.
-    public var shapAlphas: [Float]?
+    /// Explicit Gradient SHAP draws, to reproduce a reference run exactly: one α per sample,
+    /// either one list for every step or one list per step (Inseq draws anew at each step);
+    /// noise (samples, T, C). Drawn from `seed` when nil.
+    public var shapAlphas: [[Float]]?
     public var shapNoise: [Float]?
     /// The activation site of layer methods (`blocks.3.mlp.out`, or a transformers module path
     /// such as `model.layers.3.mlp`); nil means the token embeddings.

@@ -73,7 +73,7 @@ struct GradientEngine {
             for (s, step) in steps.enumerated() {
                 let row = batch * k + s
                 let z = Array(logits.value.scalars[(row * v)..<((row + 1) * v)])
-                let context = StepContext(logits: z, target: step.target, contrastLogits: step.contrastLogits ?? z,
+                let context = StepContext(logits: z, target: step.target, contrastLogits: step.contrastLogits,
                                           contrastTarget: step.contrastTarget)
                 let result = try function.evaluate(context, options: options, withGradient: true)
                 values[batch][s] = result.value
@@ -124,7 +124,7 @@ struct GradientEngine {
             try steps.enumerated().map { s, step in
                 let row = batch * steps.count + s
                 let z = Array(logits.scalars[(row * v)..<((row + 1) * v)])
-                return try function.evaluate(StepContext(logits: z, target: step.target, contrastLogits: step.contrastLogits ?? z,
+                return try function.evaluate(StepContext(logits: z, target: step.target, contrastLogits: step.contrastLogits,
                                                          contrastTarget: step.contrastTarget),
                                              options: options, withGradient: false).value
             }

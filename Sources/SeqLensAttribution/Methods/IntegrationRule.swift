@@ -20,11 +20,11 @@ public enum IntegrationRule: String, CaseIterable, Sendable {
         case .riemannMiddle:
             return ((0..<steps).map { Float((Double($0) + 0.5) / n) }, Array(repeating: Float(1 / n), count: steps))
         case .riemannTrapezoid:
+            // Captum's deltas: 1/n, halved at both ends (they sum to (n − 1)/n), on linspace(0, 1, n).
             precondition(steps > 1, "the trapezoid rule needs at least two steps")
-            let interior = 1 / (n - 1)
-            var weights = Array(repeating: Float(interior), count: steps)
-            weights[0] = Float(interior / 2)
-            weights[steps - 1] = Float(interior / 2)
+            var weights = Array(repeating: Float(1 / n), count: steps)
+            weights[0] = Float(0.5 / n)
+            weights[steps - 1] = Float(0.5 / n)
             return ((0..<steps).map { Float(Double($0) / (n - 1)) }, weights)
         case .gaussLegendre:
             let (nodes, weights) = Self.legendreGauss(steps)

@@ -99,7 +99,7 @@ struct MethodRunner {
         count: Int, weights: [Float], steps: [AttributedStep], variants: (Range<Int>) -> GradientInput
     ) throws -> Tensor {
         var total: Tensor?
-        let chunk = chunkSize(steps: steps.count, length: engineLength)
+        let chunk = chunkSize(steps: steps.count, length: (steps.map(\.position).max() ?? 1) + 1)
         var start = 0
         while start < count {
             let range = start..<min(count, start + chunk)
@@ -126,9 +126,23 @@ struct MethodRunner {
     // MARK: Gradient SHAP
 
     private func gradientShap(input: Tensor, baseline: Tensor, steps: [AttributedStep]) throws -> Output {
+        if let perStep = arguments.shapAlphas, perStep.count > 1 {
+            // Draws that differ by step: each step is its own pass.
+            guard perStep.count == steps.count else {
+                throw AttributionError.invalidArgument("gradient_shap: \(perStep.count) lists of alphas for \(steps.count) steps")
+            }
+            var parts: [Tensor] = []
+            for (k, step) in steps.enumerated() {
+                var single = arguments
+                single.shapAlphas = [perStep[k]]
+                let runner = MethodRunner(engine: engine, method: method, arguments: single, site: site)
+                parts.append(try runner.gradientShap(input: input, baseline: baseline, steps: [step]).attributions.slice(0))
+            }
+            return Output(attributions: Tensor.stacked(parts), deltas: nil)
+        }
         let n = arguments.samples, size = input.count
         var random = NormalRandom(seed: arguments.seed)
-        let alphas = arguments.shapAlphas ?? (0..<n).map { _ in Float(random.uniform()) }
+        let alphas = arguments.shapAlphas?.first ?? (0..<n).map { _ in Float(random.uniform()) }
         let noise = arguments.shapNoise ?? (0..<(n * size)).map { _ in
             arguments.standardDeviation == 0 ? 0 : Float(random.normal()) * arguments.standardDeviation
         }
@@ -141,7 +155,7 @@ struct MethodRunner {
             Tensor(shape: input.shape, scalars: (0..<size).map { input.scalars[$0] + noise[i * size + $0] })
         }
         var total: Tensor?
-        let chunk = chunkSize(steps: steps.count, length: engineLength)
+        let chunk = chunkSize(steps: steps.count, length: (steps.map(\.position).max() ?? 1) + 1)
         var start = 0
         while start < n {
             let range = start..<min(n, start + chunk)
@@ -202,10 +216,10 @@ struct MethodRunner {
     }
 
     /// Variants per pass so that the K-deep cotangents stay near 256 MB.
-    private func chunkSize(steps: Int) -> Int {
+    private func chunkSize(steps: Int, length: Int) -> Int {
         if let fixed = arguments.internalBatchSize, fixed > 0 { return fixed }
         let dims = engine.transformer.dimensions
-        let perVariant = max(1, steps) * dims.maxPositions.clamped(to: 1...512) * dims.hiddenSize * 4 * 4
+        let perVariant = max(1, steps) * length * dims.hiddenSize * 4 * 4
         return max(1, (256 << 20) / max(1, perVariant))
     }
 
@@ -225,6 +239,3 @@ struct MethodRunner {
     }
 }
 
-extension Comparable {
-    func clamped(to range: ClosedRange<Self>) -> Self { min(max(self, range.lowerBound), range.upperBound) }
-}

@@ -45,7 +45,8 @@ struct StepContext {
     /// (V) logits at the position before the step's token.
     let logits: [Float]
     let target: Int
-    /// (V) logits of the contrastive context (the same as `logits` when the context is shared).
+    /// (V) logits of a separate contrastive context, a constant; nil when the contrastive
+    /// token is read from `logits` (the attributed context), where it is differentiated too.
     let contrastLogits: [Float]?
     let contrastTarget: Int?
 }
@@ -69,28 +70,38 @@ extension StepFunction {
             for i in e.indices { e[i] /= s }
             return e
         }
-        func contrast() throws -> (logits: [Float], target: Int) {
-            guard let c = context.contrastLogits, let t = context.contrastTarget else {
-                throw AttributionError.missingContrast(rawValue)
-            }
-            return (c, t)
-        }
-        /// p_y or log p_y and its gradient: p_y (e_y − p), or e_y − p.
-        func probability(logProbability: Bool) -> StepValue {
-            let p = softmax(z)
+        guard !isContrastive || context.contrastTarget != nil else { throw AttributionError.missingContrast(rawValue) }
+        let t = context.contrastTarget ?? y
+        /// Whether the contrastive token is read from the attributed logits (and differentiated).
+        let shared = context.contrastLogits == nil
+        let c = context.contrastLogits ?? z
+        let zeros = [Float](repeating: 0, count: z.count)
+        /// p_i or log p_i of `logits` and its gradient: p_i (e_i − p), or e_i − p.
+        func probability(_ logits: [Float], _ i: Int, logProbability: Bool, gradient: Bool) -> StepValue {
+            let p = softmax(logits)
             if logProbability {
                 var g: [Float]? = nil
-                if withGradient { g = p.map { -$0 }; g![y] += 1 }
-                return StepValue(value: logf(p[y]), gradient: g)
+                if gradient { g = p.map { -$0 }; g![i] += 1 }
+                return StepValue(value: logf(p[i]), gradient: g)
             }
             var g: [Float]? = nil
-            if withGradient { g = p.map { -p[y] * $0 }; g![y] += p[y] }
-            return StepValue(value: p[y], gradient: g)
+            if gradient { g = p.map { -p[i] * $0 }; g![i] += p[i] }
+            return StepValue(value: p[i], gradient: g)
         }
-        func contrastProbability(logProbability: Bool) throws -> Float {
-            let (c, t) = try contrast()
-            let q = softmax(c)
-            return logProbability ? logf(q[t]) : q[t]
+        /// The contrastive score, differentiated only when it comes from the attributed logits.
+        func contrastProbability(logProbability: Bool) -> StepValue {
+            var value = probability(c, t, logProbability: logProbability, gradient: withGradient && shared)
+            if withGradient && !shared { value.gradient = zeros }
+            return value
+        }
+        func difference(_ a: StepValue, _ b: StepValue, scale: Float = 1) -> StepValue {
+            StepValue(value: scale * (a.value - b.value),
+                      gradient: a.gradient.map { ga in zip(ga, b.gradient ?? zeros).map { scale * ($0 - $1) } })
+        }
+        func unit(_ i: Int, when condition: Bool) -> [Float] {
+            var g = zeros
+            if condition { g[i] = 1 }
+            return g
         }
         switch self {
         case .logit:
@@ -98,7 +109,7 @@ extension StepFunction {
             if withGradient { g = [Float](repeating: 0, count: z.count); g![y] = 1 }
             return StepValue(value: z[y], gradient: g)
         case .probability:
-            return probability(logProbability: options.logProbability)
+            return probability(z, y, logProbability: options.logProbability, gradient: withGradient)
         case .entropy:
             // H = −Σ p log p;  ∂H/∂z_j = −p_j (log p_j + H)
             let p = softmax(z)
@@ -116,31 +127,25 @@ extension StepFunction {
             let value = powf(2, ce)
             return StepValue(value: value, gradient: g?.map { $0 * value * logf(2) })
         case .contrastLogits:
-            let (c, t) = try contrast()
-            return StepValue(value: c[t], gradient: withGradient ? [Float](repeating: 0, count: z.count) : nil)
+            return StepValue(value: c[t], gradient: withGradient ? unit(t, when: shared) : nil)
         case .contrastProb:
-            return StepValue(value: try contrastProbability(logProbability: options.logProbability),
-                             gradient: withGradient ? [Float](repeating: 0, count: z.count) : nil)
+            return contrastProbability(logProbability: options.logProbability)
         case .contrastLogitsDiff:
-            let (c, t) = try contrast()
-            var g: [Float]? = nil
-            if withGradient { g = [Float](repeating: 0, count: z.count); g![y] = 1 }
-            return StepValue(value: z[y] - c[t], gradient: g)
+            let own = StepValue(value: z[y], gradient: withGradient ? unit(y, when: true) : nil)
+            let other = StepValue(value: c[t], gradient: withGradient ? unit(t, when: shared) : nil)
+            return difference(own, other)
         case .contrastProbDiff:
-            var own = probability(logProbability: options.logProbability)
-            own.value -= try contrastProbability(logProbability: options.logProbability)
-            return own
+            return difference(probability(z, y, logProbability: options.logProbability, gradient: withGradient),
+                              contrastProbability(logProbability: options.logProbability))
         case .pcxmi:
-            // −log2(p_y / q_t): gradient −(e_y − p) / ln 2
-            let own = probability(logProbability: true)
-            let other = try contrastProbability(logProbability: true)
-            return StepValue(value: -(own.value - other) / logf(2), gradient: own.gradient?.map { -$0 / logf(2) })
+            // −log2(p_y / q_t)
+            return difference(probability(z, y, logProbability: true, gradient: withGradient),
+                              contrastProbability(logProbability: true), scale: -1 / logf(2))
         case .inContextPVI:
-            let own = probability(logProbability: true)
-            let other = try contrastProbability(logProbability: true)
-            return StepValue(value: -own.value + other, gradient: own.gradient?.map { -$0 })
+            // −log p_y + log q_t
+            return difference(probability(z, y, logProbability: true, gradient: withGradient),
+                              contrastProbability(logProbability: true), scale: -1)
         case .klDivergence:
-            let (c, _) = try contrast()
             let keep = KLFilter.keptIndices(logits: z, topK: options.topK, topP: options.topP,
                                             minTokensToKeep: options.minTokensToKeep)
             let pz = softmax(keep.map { z[$0] }), qz = softmax(keep.map { c[$0] })
