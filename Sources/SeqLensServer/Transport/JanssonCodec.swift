@@ -23,7 +23,7 @@ public struct DecodedBody: Sendable {
 public enum JanssonCodec {
     /// `JSON_REAL_PRECISION(9)`; the macro is not imported into Swift.
     static let realPrecision9: Int32 = (9 & 0x1F) << 11
-    static let encodeFlags = JSON_COMPACT | JSON_SORT_KEYS | realPrecision9
+    static let encodeFlags = JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY | realPrecision9
 
     /// Parses the first JSON value in `bytes`; trailing bytes are reported via `consumedBytes`.
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(JSONParseError) -> DecodedBody {
