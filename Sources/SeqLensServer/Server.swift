@@ -116,8 +116,13 @@ public final class Server: Sendable {
             id = parsed
         }
         guard members["jsonrpc"] == "2.0" else {
-            let found = members["jsonrpc"].map { $0.kindDescription } ?? "it is missing"
-            writer.sendError(RPCError(.invalidRequest, "field 'jsonrpc' must be the string \"2.0\", \(found == "a string" ? "got another string" : "got \(found)")"), id: id)
+            let found: String
+            switch members["jsonrpc"] {
+            case nil: found = "it is missing"
+            case .string(let version)?: found = "got \"\(version)\""
+            case let other?: found = "got \(other.kindDescription)"
+            }
+            writer.sendError(RPCError(.invalidRequest, "field 'jsonrpc' must be the string \"2.0\", \(found)"), id: id)
             return nil
         }
         guard case .string(let method)? = members["method"] else {
