@@ -5,7 +5,7 @@ import Testing
 @Suite struct JanssonCodecTests {
     @Test func roundTripsEveryKindOfValue() throws {
         let value: JSONValue = [
-            "null": nil, "true": true, "false": false, "int": -42, "big": .integer(Int(Int64.max)), "real": 0.25,
+            "null": .null, "true": true, "false": false, "int": -42, "big": .integer(Int(Int64.max)), "real": 0.25,
             "text": "héllo \"quoted\"\n\u{0}nul", "array": [1, "two", [3.5]], "object": ["nested": []],
         ]
         let decoded = try JanssonCodec.decode(JanssonCodec.encode(value))
@@ -23,7 +23,7 @@ import Testing
     }
 
     @Test func writesCompactSortedJSON() {
-        #expect(String(decoding: JanssonCodec.encode(["b": 1, "a": [true, nil]]), as: UTF8.self) == #"{"a":[true,null],"b":1}"#)
+        #expect(String(decoding: JanssonCodec.encode(["b": 1, "a": [true, .null]]), as: UTF8.self) == #"{"a":[true,null],"b":1}"#)
         #expect(String(decoding: JanssonCodec.encode(.number(.nan)), as: UTF8.self) == "null")
     }
 

@@ -80,12 +80,19 @@ final class ComputeQueue: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Waits until no job is queued or running, at most `timeout` seconds.
-    func waitUntilIdle(timeout: TimeInterval = .infinity) {
-        let deadline = timeout.isFinite ? Date().addingTimeInterval(timeout) : Date.distantFuture
+    /// Waits until no job is queued or running, at most `timeout` seconds (nil: no limit).
+    func waitUntilIdle(timeout: TimeInterval? = nil) {
+        // `wait(until: .distantFuture)` traps in Foundation on Linux: wait without a deadline instead.
+        let deadline = timeout.map { Date().addingTimeInterval($0) }
         condition.lock()
-        while running != nil || !pending.isEmpty, condition.wait(until: deadline) {}
-        condition.unlock()
+        defer { condition.unlock() }
+        while running != nil || !pending.isEmpty {
+            if let deadline {
+                guard condition.wait(until: deadline) else { return }
+            } else {
+                condition.wait()
+            }
+        }
     }
 
     /// Queued and running requests, for `server/status`.

@@ -66,7 +66,8 @@ final class DaemonProcess {
         try process.run()
         client = RPCTestClient(
             writeDescriptor: input.fileHandleForWriting.fileDescriptor,
-            readDescriptor: output.fileHandleForReading.fileDescriptor)
+            readDescriptor: output.fileHandleForReading.fileDescriptor,
+            closeInput: { try? input.fileHandleForWriting.close() })
     }
 
     var standardError: String { errorLog.text }

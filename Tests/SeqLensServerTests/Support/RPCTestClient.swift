@@ -12,9 +12,13 @@ final class RPCTestClient: @unchecked Sendable {
     private var endOfOutput = false
     private var nextID = 1000
 
-    init(writeDescriptor: Int32, readDescriptor: Int32) {
+    private let closeInputAction: @Sendable () -> Void
+
+    /// - Parameter closeInput: closes the write side (its owner may be a `FileHandle`).
+    init(writeDescriptor: Int32, readDescriptor: Int32, closeInput: (@Sendable () -> Void)? = nil) {
         self.writeDescriptor = writeDescriptor
         self.readDescriptor = readDescriptor
+        self.closeInputAction = closeInput ?? { close(writeDescriptor) }
         let thread = Thread { [self] in readLoop() }
         thread.start()
     }
@@ -105,7 +109,7 @@ final class RPCTestClient: @unchecked Sendable {
         return reply["result"]
     }
 
-    func closeInput() { close(writeDescriptor) }
+    func closeInput() { closeInputAction() }
 
     private func readLoop() {
         var framer = MessageFramer()
