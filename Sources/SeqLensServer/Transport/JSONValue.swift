@@ -2,7 +2,7 @@
 ///
 /// Integers and reals are kept apart because JSON-RPC ids and most parameters are integers, and
 /// jansson distinguishes `5` from `5.0` when it parses.
-public enum JSONValue: Sendable, Equatable {
+public enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)
     case integer(Int)
