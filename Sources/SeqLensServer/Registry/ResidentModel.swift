@@ -106,7 +106,11 @@ public struct EngineModelLoader: ModelLoader {
 
     public func key(for location: ModelLocation) -> String {
         switch location {
-        case .defaultModel: return "default"
+        case .defaultModel:
+            // The same file loaded as "default" and by its path is one model.
+            guard let file = Self.defaultModelFile, let resolved = realpath(file, nil) else { return "default" }
+            defer { free(resolved) }
+            return String(cString: resolved)
         case .path(let path):
             if allowsSyntheticModels && path.hasPrefix(SyntheticModel.scheme) { return path }
             guard let resolved = realpath(path, nil) else { return path }
@@ -115,8 +119,24 @@ public struct EngineModelLoader: ModelLoader {
         }
     }
 
+    /// Where the engine finds the default model: `$SEQLENS_CACHE`, else `${XDG_CACHE_HOME:-~/.cache}/seqlens`.
+    static var defaultModelFile: String? {
+        let environment = ProcessInfo.processInfo.environment
+        let cache =
+            environment["SEQLENS_CACHE"]
+            ?? (environment["XDG_CACHE_HOME"] ?? NSHomeDirectory() + "/.cache") + "/seqlens"
+        let file = cache + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+        return FileManager.default.fileExists(atPath: file) ? file : nil
+    }
+
     public func estimatedBytes(for location: ModelLocation) -> Int? {
-        guard case .path(let path) = location else { return nil }
+        let path: String
+        switch location {
+        case .defaultModel:
+            guard let file = Self.defaultModelFile else { return nil }
+            path = file
+        case .path(let given): path = given
+        }
         if allowsSyntheticModels, let model = try? SyntheticModel(specification: path) { return model.summary.memoryBytes }
         let files = FileManager.default
         var isFolder: ObjCBool = false
