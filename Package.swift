@@ -38,6 +38,7 @@ let package = Package(
         .testTarget(name: "SeqLensCheckpointsTests", dependencies: ["SeqLensCheckpoints"]),
         .testTarget(name: "SeqLensTokenizersTests", dependencies: ["SeqLensTokenizers", "SeqLensCheckpoints"]),
         .testTarget(name: "SeqLensModelsTests", dependencies: ["SeqLensModels"]),
+        .testTarget(name: "SeqLensAttributionTests", dependencies: ["SeqLensAttribution"]),
         .testTarget(name: "SeqLensServerTests", dependencies: ["SeqLensServer"]),
     ],
     swiftLanguageModes: [.v6]

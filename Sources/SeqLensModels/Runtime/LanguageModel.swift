@@ -1,38 +1,87 @@
 import SeqLensTensor
+import SeqLensTokenizers
 
-/// A resident causal language model with its tokenizer.
+/// A resident causal language model with its tokenizer: what the layers above use.
 ///
-/// Thread safety: a model is immutable after loading; a single forward pass at a time is the
+/// Immutable after loading, so it can be shared; running one forward pass at a time is the
 /// caller's business (the server computes one request at a time).
 public final class LanguageModel: @unchecked Sendable {
     public let info: ModelInfo
+    public let transformer: any CausalTransformer
+    public let tokenizer: any Tokenizer
+    /// Token ids that end generation.
+    public let endOfSequence: Set<Int>
+    /// generation_config.json's defaults, for callers that want them.
+    public let generationDefaults: GenerationOptions
 
-    init(info: ModelInfo) {
-        self.info = info
+    init(loaded: ModelLoader.Loaded) {
+        let dims = loaded.transformer.dimensions
+        var special: [String: Int] = [:]
+        let roles = loaded.tokenizer.specialTokens
+        if let bos = roles.bos { special["bos"] = bos }
+        if let eos = roles.eos { special["eos"] = eos }
+        if let unk = roles.unk { special["unk"] = unk }
+        if let pad = roles.pad { special["pad"] = pad }
+        info = ModelInfo(
+            architecture: loaded.architecture, layerCount: dims.layerCount, headCount: dims.headCount,
+            keyValueHeadCount: dims.keyValueHeadCount, hiddenSize: dims.hiddenSize,
+            vocabularySize: dims.vocabularySize, maxPositions: dims.maxPositions,
+            memoryBytes: loaded.weightBytes, specialTokens: special, source: loaded.source)
+        transformer = loaded.transformer
+        tokenizer = loaded.tokenizer
+        endOfSequence = loaded.endOfSequence
+        generationDefaults = loaded.generationDefaults
     }
 
     /// Loads weights, configuration and tokenizer.
-    /// - Throws: `ModelError` naming the problem (missing file, corrupt checkpoint, unsupported architecture).
+    /// - Throws: `ModelError` or the checkpoint's or tokenizer's error, naming the problem.
     public static func load(_ location: ModelLocation) throws -> LanguageModel {
-        throw ModelError.notYetAvailable("model loading")
+        let path: String
+        switch location {
+        case .path(let given): path = given
+        case .defaultModel: path = try DefaultModel.resolve()
+        }
+        return LanguageModel(loaded: try ModelLoader.load(path: path))
     }
 
     /// Token ids for `text` (special tokens such as BOS added when `addSpecialTokens`).
-    public func encode(_ text: String, addSpecialTokens: Bool = false) -> [Int] { [] }
+    public func encode(_ text: String, addSpecialTokens: Bool = false) -> [Int] {
+        tokenizer.encode(text, addSpecialTokens: addSpecialTokens)
+    }
 
     /// Text for `ids`.
-    public func decode(_ ids: [Int], skipSpecialTokens: Bool = false) -> String { "" }
+    public func decode(_ ids: [Int], skipSpecialTokens: Bool = false) -> String {
+        tokenizer.decode(ids, skipSpecialTokens: skipSpecialTokens)
+    }
 
     /// Vocabulary strings (e.g. "Ġworld") for `ids`, as Inseq shows tokens.
-    public func tokenStrings(_ ids: [Int]) -> [String] { [] }
+    public func tokenStrings(_ ids: [Int]) -> [String] { ids.map(tokenizer.tokenString) }
 
     /// Generates a continuation of `prompt`.
     /// - Parameter onToken: called after each token with the token and its index; throw to stop
     ///   (the error propagates, e.g. `CancellationError`).
+    /// - Throws: `ModelError.inputTooLong`, `.emptyInput`, `.tokenOutOfRange`, or what `onToken` throws.
     public func generate(
         prompt: [Int], options: GenerationOptions,
         onToken: (GeneratedToken, Int) throws -> Void = { _, _ in }
     ) throws -> Generation {
-        throw ModelError.notYetAvailable("generation")
+        let generator = Generator(transformer: transformer, endOfSequence: endOfSequence,
+                                  tokenString: tokenizer.tokenString)
+        let (tokens, stop) = try generator.generate(prompt: prompt, options: options, onToken: onToken)
+        return Generation(promptIds: prompt, tokens: tokens, text: decode(tokens.map(\.id), skipSpecialTokens: true),
+                          stopReason: stop)
+    }
+
+    /// Logits (T, V) at every position of one sequence.
+    public func logits(_ ids: [Int]) throws -> Tensor {
+        let dims = transformer.dimensions
+        guard !ids.isEmpty else { throw ModelError.emptyInput }
+        guard ids.count <= dims.maxPositions else { throw ModelError.inputTooLong(tokens: ids.count, limit: dims.maxPositions) }
+        for id in ids where id < 0 || id >= dims.vocabularySize {
+            throw ModelError.tokenOutOfRange(id: id, vocabularySize: dims.vocabularySize)
+        }
+        let hidden = transformer.hiddenStates(embeddings: Variable(constant: transformer.embed([ids])),
+                                              positions: Array(ids.indices), cache: nil, probe: nil)
+        return transformer.logits(reshape(hidden, [ids.count, dims.hiddenSize])).value
     }
 }

@@ -1,6 +1,5 @@
 /// Problems loading or running a model, each with a message a user can act on.
 public enum ModelError: Error, CustomStringConvertible, Equatable {
-    case notYetAvailable(String)
     case fileNotFound(String)
     case unsupportedArchitecture(String)
     case invalidConfiguration(String)
@@ -13,7 +12,6 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case .notYetAvailable(let what): "\(what) is not available in this build"
         case .fileNotFound(let path): "no model at '\(path)': expected a folder with config.json and *.safetensors, or a .gguf file"
         case .unsupportedArchitecture(let name): "unsupported architecture '\(name)' (supported: gpt2, llama, mistral, qwen2)"
         case .invalidConfiguration(let detail): "invalid model configuration: \(detail)"

@@ -1,0 +1,46 @@
+import SeqLensModels
+
+/// What to attribute and how: Inseq's `model.attribute(...)` arguments.
+public struct AttributionRequest: Sendable {
+    /// Prompts to attribute (one sequence each).
+    public var inputs: [String]
+    /// Forced continuations (each must start with its input); generated when nil.
+    public var generatedTexts: [String]?
+    public var method: AttributionMethod = .saliency
+    public var methodArguments = MethodArguments()
+    /// The attributed function (Inseq's default: probability).
+    public var attributedFunction: StepFunction = .probability
+    /// Options for the attributed function and the step scores.
+    public var functionOptions = StepFunctionOptions()
+    public var stepScores: [StepFunction] = []
+    /// First and end (exclusive) positions of the attributed tokens in the full sequence;
+    /// default: the generated part.
+    public var attrPosStart: Int?
+    public var attrPosEnd: Int?
+    /// Contrastive continuations, one per input (prompt + alternative text).
+    public var contrastTargets: [String]?
+    /// Explicit (target position, contrast position) pairs per sequence; missing positions are
+    /// aligned from the end of both sequences, as Inseq does.
+    public var contrastAlignments: [[AlignmentPair]]?
+    /// Baselines use UNK for EOS tokens too (otherwise EOS positions keep EOS).
+    public var includeEOSBaseline = false
+    /// Encode without the tokenizer's special tokens (e.g. no BOS).
+    public var skipSpecialTokens = false
+    public var generation = GenerationOptions()
+    /// Sequences attributed together; results do not depend on it.
+    public var batchSize: Int?
+    /// Keep each step's granular attributions in the result.
+    public var outputStepAttributions = false
+
+    public init(inputs: [String]) { self.inputs = inputs }
+}
+
+/// A (target position, contrast position) alignment.
+public struct AlignmentPair: Sendable, Hashable {
+    public var target: Int
+    public var contrast: Int
+    public init(target: Int, contrast: Int) {
+        self.target = target
+        self.contrast = contrast
+    }
+}

@@ -1,0 +1,252 @@
+import Foundation
+import SeqLensModels
+import SeqLensTensor
+
+/// A token of an attributed sequence with its id (Inseq's TokenWithId).
+public struct TokenWithID: Sendable, Equatable {
+    public var token: String
+    public var id: Int
+    public init(token: String, id: Int) {
+        self.token = token
+        self.id = id
+    }
+}
+
+/// One sequence's attribution, laid out as Inseq's FeatureAttributionSequenceOutput for a
+/// decoder-only model.
+public struct SequenceAttribution: Sendable {
+    /// The prompt's tokens.
+    public var source: [TokenWithID]
+    /// The whole sequence, prompt and continuation; a contrastive token shows as "contrast → original".
+    public var target: [TokenWithID]
+    /// (attrPosEnd, steps, W): row t, column s attributes the step predicting token
+    /// attrPosStart + s to position t; NaN where t ≥ attrPosStart + s. Nil for `dummy`.
+    public var targetAttributions: Tensor?
+    /// Step score name to one value per step.
+    public var stepScores: [String: [Float]]
+    public var attrPosStart: Int
+    public var attrPosEnd: Int
+}
+
+/// The result of an attribution call (Inseq's FeatureAttributionOutput).
+public struct AttributionResult: Sendable {
+    public var sequences: [SequenceAttribution]
+    /// What produced it: method, model, arguments (Inseq's `info`).
+    public var info: [String: String]
+}
+
+/// Runs attribution requests against a resident model.
+public struct Attributor {
+    public let model: LanguageModel
+
+    public init(model: LanguageModel) { self.model = model }
+
+    /// Attributes each input; `onStep(done, total)` is called after each sequence's steps and
+    /// may throw to cancel.
+    public func attribute(
+        _ request: AttributionRequest, onProgress: (Int, Int) throws -> Void = { _, _ in }
+    ) throws -> AttributionResult {
+        try validate(request)
+        var sequences: [SequenceAttribution] = []
+        for (index, input) in request.inputs.enumerated() {
+            sequences.append(try attributeOne(request, index: index, input: input))
+            try onProgress(index + 1, request.inputs.count)
+        }
+        var info: [String: String] = [
+            "attribution_method": request.method.rawValue,
+            "attributed_fn": request.attributedFunction.rawValue,
+            "model_name": model.info.source,
+            "model_class": model.info.architecture,
+        ]
+        if !request.stepScores.isEmpty { info["step_scores"] = request.stepScores.map(\.rawValue).joined(separator: ",") }
+        return AttributionResult(sequences: sequences, info: info)
+    }
+
+    private func validate(_ request: AttributionRequest) throws {
+        guard !request.inputs.isEmpty else { throw AttributionError.invalidArgument("inputs is empty: give at least one text") }
+        if let generated = request.generatedTexts, generated.count != request.inputs.count {
+            throw AttributionError.invalidArgument("generatedTexts has \(generated.count) texts for \(request.inputs.count) inputs")
+        }
+        if let contrast = request.contrastTargets, contrast.count != request.inputs.count {
+            throw AttributionError.contrastTargetMismatch("\(contrast.count) contrast targets for \(request.inputs.count) inputs")
+        }
+        let args = request.methodArguments
+        if [.integratedGradients, .layerIntegratedGradients, .sequentialIntegratedGradients].contains(request.method) {
+            guard args.steps >= 1 else { throw AttributionError.invalidArgument("n_steps must be at least 1, got \(args.steps)") }
+            if args.integration == .riemannTrapezoid && args.steps < 2 {
+                throw AttributionError.invalidArgument("riemann_trapezoid needs n_steps >= 2")
+            }
+        }
+        if request.method == .gradientShap && args.samples < 1 {
+            throw AttributionError.invalidArgument("n_samples must be at least 1, got \(args.samples)")
+        }
+        if request.method.isLayerMethod && args.layer != nil { _ = try resolveSite(args.layer) }
+        let needsContrast = request.attributedFunction.isContrastive || request.stepScores.contains { $0.isContrastive }
+        if needsContrast && request.contrastTargets == nil {
+            let name = request.attributedFunction.isContrastive ? request.attributedFunction : request.stepScores.first { $0.isContrastive }!
+            throw AttributionError.missingContrast(name.rawValue)
+        }
+        if request.attributedFunction == .klDivergence && !request.functionOptions.contrastForceInputs {
+            throw AttributionError.invalidArgument(
+                "kl_divergence as attributed function needs contrastForceInputs (as in Inseq)")
+        }
+    }
+
+    private func attributeOne(_ request: AttributionRequest, index: Int, input: String) throws -> SequenceAttribution {
+        let addSpecial = !request.skipSpecialTokens
+        let promptIds = model.encode(input, addSpecialTokens: addSpecial)
+        guard !promptIds.isEmpty else { throw AttributionError.invalidArgument("input \(index) encodes to no tokens") }
+        let targetText: String
+        if let generated = request.generatedTexts?[index] {
+            guard generated.hasPrefix(input) else { throw AttributionError.generatedTextMismatch(input: input, generated: generated) }
+            targetText = generated
+        } else {
+            // As Inseq: generate, decode the whole sequence, then re-encode it.
+            let generation = try model.generate(prompt: promptIds, options: request.generation)
+            targetText = input + generation.text
+        }
+        let ids = model.encode(targetText, addSpecialTokens: addSpecial)
+        let limit = model.info.maxPositions
+        guard ids.count <= limit else { throw ModelError.inputTooLong(tokens: ids.count, limit: limit) }
+        let start = request.attrPosStart ?? promptIds.count
+        let end = request.attrPosEnd ?? ids.count
+        guard start >= 1, start < end, end <= ids.count else {
+            throw AttributionError.positionsOutOfRange(start: start, end: end, length: ids.count)
+        }
+        var tokens = zip(model.tokenStrings(ids), ids).map { TokenWithID(token: $0, id: $1) }
+        let source = Array(tokens.prefix(promptIds.count))
+
+        // Contrastive targets and their alignment to the attributed positions.
+        var contrastIds: [Int]?
+        var contrastPositions: [Int: Int] = [:]
+        if let contrastText = request.contrastTargets?[index] {
+            let cids = model.encode(contrastText, addSpecialTokens: addSpecial)
+            guard cids.count <= limit else { throw ModelError.inputTooLong(tokens: cids.count, limit: limit) }
+            contrastIds = cids
+            contrastPositions = ContrastAlignment.positions(
+                explicit: request.contrastAlignments?[index] ?? [], start: start, end: end, contrastLength: cids.count)
+            for position in start..<end {
+                guard let c = contrastPositions[position], c >= 1, c < cids.count else {
+                    throw AttributionError.contrastTargetMismatch("no contrast token aligned with position \(position)")
+                }
+                if cids[c] != ids[position] {
+                    tokens[position].token = "\(model.tokenStrings([cids[c]])[0]) → \(tokens[position].token)"
+                }
+            }
+        }
+        let transformer = model.transformer
+        let embeddings = transformer.embed([Array(ids.prefix(end))])
+        let contrastForward = try contrastIds.map { try contrastRowLogits($0, rows: (start..<end).map { contrastPositions[$0]! - 1 }) }
+
+        func steps(forcingContrastContext: Bool) -> [AttributedStep] {
+            (start..<end).enumerated().map { s, position in
+                AttributedStep(
+                    position: position, target: ids[position],
+                    contrastTarget: contrastIds.map { $0[contrastPositions[position]!] },
+                    contrastLogits: forcingContrastContext ? contrastForward?[s] : nil)
+            }
+        }
+
+        var stepScores: [String: [Float]] = [:]
+        for function in request.stepScores {
+            // As a step score, a contrastive function reads the contrastive context's prediction.
+            let engine = GradientEngine(transformer: transformer, function: function, options: request.functionOptions)
+            stepScores[function.rawValue] = try engine.values(.embeddings(embeddings), steps: steps(forcingContrastContext: true))[0]
+        }
+        var attributions: Tensor?
+        if request.method != .dummy {
+            let engine = GradientEngine(transformer: transformer, function: request.attributedFunction,
+                                        options: request.functionOptions)
+            let site = request.method.isLayerMethod ? try resolveSite(request.methodArguments.layer) : nil
+            let runner = MethodRunner(engine: engine, method: request.method, arguments: request.methodArguments, site: site)
+            let baseline = request.method.usesBaselines
+                ? transformer.embed([baselineIds(Array(ids.prefix(end)), includeEOS: request.includeEOSBaseline)]) : nil
+            let output = try runner.run(input: embeddings, baseline: baseline,
+                                        steps: steps(forcingContrastContext: request.functionOptions.contrastForceInputs))
+            attributions = Self.inseqLayout(output.attributions, start: start, end: end)
+            if let deltas = output.deltas { stepScores["deltas"] = deltas }
+        }
+        return SequenceAttribution(source: source, target: tokens, targetAttributions: attributions,
+                                   stepScores: stepScores, attrPosStart: start, attrPosEnd: end)
+    }
+
+    /// Baseline ids as Inseq makes them: UNK everywhere, except EOS positions keep EOS.
+    func baselineIds(_ ids: [Int], includeEOS: Bool) -> [Int] {
+        let special = model.tokenizer.specialTokens
+        let unk = special.unk ?? special.eos ?? 0
+        return ids.map { id in (!includeEOS && model.endOfSequence.contains(id)) ? id : unk }
+    }
+
+    /// Logits (V) of the contrastive sequence at the given rows.
+    private func contrastRowLogits(_ ids: [Int], rows: [Int]) throws -> [[Float]] {
+        let logits = try model.logits(Array(ids.prefix((rows.max() ?? 0) + 1)))
+        let v = logits.shape[1]
+        return rows.map { Array(logits.scalars[($0 * v)..<(($0 + 1) * v)]) }
+    }
+
+    /// (K, T, W) -> (end, K, W) with NaN at t ≥ position of step k.
+    static func inseqLayout(_ attributions: Tensor, start: Int, end: Int) -> Tensor {
+        let k = attributions.shape[0], t = attributions.shape[1], w = attributions.shape[2]
+        var out = [Float](repeating: .nan, count: end * k * w)
+        for s in 0..<k {
+            let visible = start + s
+            for position in 0..<min(visible, t) {
+                for j in 0..<w { out[(position * k + s) * w + j] = attributions.scalars[(s * t + position) * w + j] }
+            }
+        }
+        return Tensor(shape: [end, k, w], scalars: out)
+    }
+
+    /// A site name, or a transformers module path (`transformer.h.3.mlp`, `model.layers.3`).
+    func resolveSite(_ layer: String?) throws -> String {
+        guard let layer else { return "embed" }
+        let layers = model.info.layerCount
+        let parts = layer.split(separator: ".").map(String.init)
+        func block(_ index: String) throws -> Int {
+            guard let i = Int(index), i >= 0, i < layers else { throw AttributionError.unknownSite(layer) }
+            return i
+        }
+        if parts.first == "blocks", parts.count >= 3 {
+            let i = try block(parts[1])
+            let rest = parts.dropFirst(2).joined(separator: ".")
+            guard ["resid_pre", "resid_mid", "resid_post", "attn.out", "attn.z", "mlp.out"].contains(rest) else {
+                throw AttributionError.unknownSite(layer)
+            }
+            return "blocks.\(i).\(rest)"
+        }
+        if ["embed", "transformer.wte", "model.embed_tokens"].contains(layer) { return "embed" }
+        let prefixes = [["transformer", "h"], ["model", "layers"]]
+        for prefix in prefixes where parts.count >= 3 && Array(parts.prefix(2)) == prefix {
+            let i = try block(parts[2])
+            switch parts.dropFirst(3).joined(separator: ".") {
+            case "": return "blocks.\(i).resid_post"
+            case "mlp": return "blocks.\(i).mlp.out"
+            case "attn", "self_attn": return "blocks.\(i).attn.out"
+            default: break
+            }
+        }
+        throw AttributionError.unknownSite(layer)
+    }
+}
+
+/// Inseq's get_adjusted_alignments with fill_missing: explicit pairs first (one per target
+/// position), then positions without one align from the end of both sequences.
+enum ContrastAlignment {
+    static func positions(explicit: [AlignmentPair], start: Int, end: Int, contrastLength: Int) -> [Int: Int] {
+        let sorted = Set(explicit).sorted { ($0.target, $0.contrast) < ($1.target, $1.contrast) }
+        var chosen: [Int: Int] = [:]
+        var used = Set<Int>()
+        for position in start..<end {
+            let matches = sorted.filter { $0.target == position && $0.contrast >= 0 && $0.contrast < contrastLength }
+            guard !matches.isEmpty else { continue }
+            let pick = matches.first { !used.contains($0.contrast) } ?? matches[0]
+            chosen[position] = pick.contrast
+            used.insert(pick.contrast)
+        }
+        for (stepFromEnd, position) in (start..<end).reversed().enumerated() where chosen[position] == nil {
+            let offset = stepFromEnd + 1
+            chosen[position] = contrastLength - offset > 0 ? contrastLength - offset : contrastLength - 1
+        }
+        return chosen
+    }
+}

@@ -1,0 +1,89 @@
+import SeqLensTensor
+
+// Letters used in shape comments across Architectures/: B batch, T new positions, S positions
+// seen by attention (cache + new), C hidden width, V vocabulary, L layers.
+
+/// A decoder-only Transformer written once as forward code over `Variable`s: with constants it
+/// is plain inference, with tape variables it records for reverse mode.
+public protocol CausalTransformer: Sendable {
+    var dimensions: TransformerDimensions { get }
+
+    /// Token embeddings (B, T, C) for `ids` (B sequences of equal length T): the input that
+    /// gradient attribution differentiates with respect to.
+    func embed(_ ids: [[Int]]) -> Tensor
+
+    /// Final hidden states (B, T, C), after the last norm.
+    /// - Parameters:
+    ///   - embeddings: token embeddings (B, T, C) as from `embed`.
+    ///   - positions: absolute positions of the T new tokens (shared by the batch).
+    ///   - cache: keys and values of earlier positions; extended in place.
+    ///   - probe: reads or replaces activations at named sites.
+    func hiddenStates(
+        embeddings: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
+    ) -> Variable
+
+    /// Logits (N, V) for hidden rows (N, C).
+    func logits(_ hidden: Variable) -> Variable
+}
+
+/// Sizes shared by every architecture.
+public struct TransformerDimensions: Sendable, Equatable {
+    public var layerCount: Int
+    public var hiddenSize: Int
+    public var headCount: Int
+    public var keyValueHeadCount: Int
+    public var headDimension: Int
+    public var vocabularySize: Int
+    public var maxPositions: Int
+}
+
+/// Reads, replaces or zeroes activations at named sites (house plan decision 4).
+///
+/// Site names: `embed`, `blocks.{i}.resid_pre`, `blocks.{i}.attn.z` (per-head mixed values,
+/// (B, T, H·D), before the output projection), `blocks.{i}.attn.out`, `blocks.{i}.resid_mid`,
+/// `blocks.{i}.mlp.out`, `blocks.{i}.resid_post`, `final_norm.out`; the attention pattern
+/// `blocks.{i}.attn.pattern` (B, H, T, S) is reported through `observe` only.
+public protocol ActivationProbe: AnyObject {
+    /// Whether the probe wants `site`; sites it does not want cost nothing.
+    func wants(_ site: String) -> Bool
+    /// The activation to continue with (return `value` to only read it).
+    func visit(_ site: String, _ value: Variable) -> Variable
+    /// A read-only activation (attention patterns).
+    func observe(_ site: String, _ value: Tensor)
+}
+
+extension ActivationProbe {
+    public func observe(_ site: String, _ value: Tensor) {}
+}
+
+extension Optional where Wrapped == ActivationProbe {
+    /// Passes `value` through the probe at `site()` when there is one that wants it.
+    @inline(__always)
+    func visit(_ site: @autoclosure () -> String, _ value: Variable) -> Variable {
+        guard let probe = self else { return value }
+        let name = site()
+        return probe.wants(name) ? probe.visit(name, value) : value
+    }
+
+    @inline(__always)
+    func observe(_ site: @autoclosure () -> String, _ value: @autoclosure () -> Tensor) {
+        guard let probe = self else { return }
+        let name = site()
+        if probe.wants(name) { probe.observe(name, value()) }
+    }
+}
+
+/// A probe that records every activation it is asked for (logit lens, inspection).
+public final class ActivationRecorder: ActivationProbe {
+    public let sites: Set<String>
+    public private(set) var values: [String: Tensor] = [:]
+
+    public init(sites: Set<String>) { self.sites = sites }
+
+    public func wants(_ site: String) -> Bool { sites.contains(site) }
+    public func visit(_ site: String, _ value: Variable) -> Variable {
+        values[site] = value.value
+        return value
+    }
+    public func observe(_ site: String, _ value: Tensor) { values[site] = value }
+}

@@ -1,0 +1,141 @@
+import SeqLensTensor
+
+// GPT-2, following transformers' models/gpt2/modeling_gpt2.py: learned positions, pre-norm
+// blocks, fused QKV in Conv1D layout ([in, out]), GELU MLP, LM head tied to the embeddings.
+
+/// config.json of a GPT-2 checkpoint, with transformers' field names and defaults.
+public struct GPT2Configuration: Decodable, Sendable {
+    public var vocabSize: Int = 50257
+    public var nPositions: Int = 1024
+    public var nEmbd: Int = 768
+    public var nLayer: Int = 12
+    public var nHead: Int = 12
+    public var nInner: Int?
+    public var activationFunction: String = "gelu_new"
+    public var layerNormEpsilon: Float = 1e-5
+    public var scaleAttnWeights: Bool = true
+    public var scaleAttnByInverseLayerIdx: Bool = false
+    public var bosTokenId: Int?
+    public var eosTokenId: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case vocabSize = "vocab_size", nPositions = "n_positions", nEmbd = "n_embd", nLayer = "n_layer"
+        case nHead = "n_head", nInner = "n_inner", activationFunction = "activation_function"
+        case layerNormEpsilon = "layer_norm_epsilon", scaleAttnWeights = "scale_attn_weights"
+        case scaleAttnByInverseLayerIdx = "scale_attn_by_inverse_layer_idx"
+        case bosTokenId = "bos_token_id", eosTokenId = "eos_token_id"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        vocabSize = try c.decodeIfPresent(Int.self, forKey: .vocabSize) ?? vocabSize
+        nPositions = try c.decodeIfPresent(Int.self, forKey: .nPositions) ?? nPositions
+        nEmbd = try c.decodeIfPresent(Int.self, forKey: .nEmbd) ?? nEmbd
+        nLayer = try c.decodeIfPresent(Int.self, forKey: .nLayer) ?? nLayer
+        nHead = try c.decodeIfPresent(Int.self, forKey: .nHead) ?? nHead
+        nInner = try c.decodeIfPresent(Int.self, forKey: .nInner)
+        activationFunction = try c.decodeIfPresent(String.self, forKey: .activationFunction) ?? activationFunction
+        layerNormEpsilon = try c.decodeIfPresent(Float.self, forKey: .layerNormEpsilon) ?? layerNormEpsilon
+        scaleAttnWeights = try c.decodeIfPresent(Bool.self, forKey: .scaleAttnWeights) ?? scaleAttnWeights
+        scaleAttnByInverseLayerIdx = try c.decodeIfPresent(Bool.self, forKey: .scaleAttnByInverseLayerIdx) ?? false
+        bosTokenId = try c.decodeIfPresent(Int.self, forKey: .bosTokenId)
+        eosTokenId = try c.decodeIfPresent(Int.self, forKey: .eosTokenId)
+    }
+}
+
+public struct GPT2: CausalTransformer {
+    struct Block {
+        let norm1Gamma: Tensor, norm1Beta: Tensor
+        let qkv: Linear, projection: Linear
+        let norm2Gamma: Tensor, norm2Beta: Tensor
+        let up: Linear, down: Linear
+    }
+
+    public let dimensions: TransformerDimensions
+    let configuration: GPT2Configuration
+    let tokenEmbeddings: Tensor     // (V, C)
+    let positionEmbeddings: Tensor  // (P, C)
+    let blocks: [Block]
+    let finalGamma: Tensor, finalBeta: Tensor
+    let activation: Activation
+
+    public init(configuration: GPT2Configuration, weights: WeightSource) throws {
+        let c = configuration.nEmbd, inner = configuration.nInner ?? 4 * c
+        guard configuration.nHead > 0, c % configuration.nHead == 0 else {
+            throw ModelError.invalidConfiguration("n_embd \(c) is not a multiple of n_head \(configuration.nHead)")
+        }
+        self.configuration = configuration
+        activation = try Activation(huggingFaceName: configuration.activationFunction)
+        dimensions = TransformerDimensions(
+            layerCount: configuration.nLayer, hiddenSize: c, headCount: configuration.nHead,
+            keyValueHeadCount: configuration.nHead, headDimension: c / configuration.nHead,
+            vocabularySize: configuration.vocabSize, maxPositions: configuration.nPositions)
+        let prefix = weights.contains("transformer.wte.weight") ? "transformer." : ""
+        tokenEmbeddings = try weights.tensor(prefix + "wte.weight", shape: [configuration.vocabSize, c])
+        positionEmbeddings = try weights.tensor(prefix + "wpe.weight", shape: [configuration.nPositions, c])
+        blocks = try (0..<configuration.nLayer).map { i in
+            let p = "\(prefix)h.\(i)."
+            func conv1D(_ name: String, _ input: Int, _ output: Int) throws -> Linear {
+                Linear(weight: try weights.tensor(p + name + ".weight", shape: [input, output]),
+                       bias: try weights.tensor(p + name + ".bias", shape: [output]), transposed: false)
+            }
+            return Block(
+                norm1Gamma: try weights.tensor(p + "ln_1.weight", shape: [c]),
+                norm1Beta: try weights.tensor(p + "ln_1.bias", shape: [c]),
+                qkv: try conv1D("attn.c_attn", c, 3 * c), projection: try conv1D("attn.c_proj", c, c),
+                norm2Gamma: try weights.tensor(p + "ln_2.weight", shape: [c]),
+                norm2Beta: try weights.tensor(p + "ln_2.bias", shape: [c]),
+                up: try conv1D("mlp.c_fc", c, inner), down: try conv1D("mlp.c_proj", inner, c))
+        }
+        finalGamma = try weights.tensor(prefix + "ln_f.weight", shape: [c])
+        finalBeta = try weights.tensor(prefix + "ln_f.bias", shape: [c])
+    }
+
+    public func embed(_ ids: [[Int]]) -> Tensor {
+        let t = ids.first?.count ?? 0
+        return gatherRows(tokenEmbeddings, ids.flatMap { $0 }).reshaped([ids.count, t, dimensions.hiddenSize])
+    }
+
+    public func hiddenStates(
+        embeddings: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
+    ) -> Variable {
+        let b = embeddings.shape[0], t = embeddings.shape[1], c = dimensions.hiddenSize
+        let heads = dimensions.headCount, d = dimensions.headDimension
+        let eps = configuration.layerNormEpsilon
+        var x = probe.visit("embed", embeddings)
+        // Learned absolute positions are a constant added to every sequence of the batch.
+        let table = gatherRows(positionEmbeddings, positions)
+        var withPositions = [Float](repeating: 0, count: b * t * c)
+        for batch in 0..<b {
+            for i in 0..<(t * c) { withPositions[batch * t * c + i] = table.scalars[i] }
+        }
+        x = add(x, Variable(constant: Tensor(shape: [b, t, c], scalars: withPositions)))
+        for (i, block) in blocks.enumerated() {
+            x = probe.visit("blocks.\(i).resid_pre", x)
+            let qkv = block.qkv(layerNorm(x, gamma: block.norm1Gamma, beta: block.norm1Beta, epsilon: eps))
+            let q = columns(qkv, 0..<c)
+            var k = columns(qkv, c..<(2 * c)), v = columns(qkv, (2 * c)..<(3 * c))
+            if let cache {
+                let full = cache.extend(layer: i, key: k.value, value: v.value)
+                k = Variable(constant: full.key)
+                v = Variable(constant: full.value)
+            }
+            var scale: Float = configuration.scaleAttnWeights ? 1 / Float(d).squareRoot() : 1
+            if configuration.scaleAttnByInverseLayerIdx { scale /= Float(i + 1) }
+            let attention = causalAttention(query: q, key: k, value: v, queryHeads: heads, keyValueHeads: heads,
+                                            offset: k.shape[1] - t, scale: scale)
+            probe.observe("blocks.\(i).attn.pattern", attention.probabilities)
+            let z = probe.visit("blocks.\(i).attn.z", attention.output)
+            let attentionOut = probe.visit("blocks.\(i).attn.out", block.projection(z))
+            x = probe.visit("blocks.\(i).resid_mid", add(x, attentionOut))
+            let hidden = activation(block.up(layerNorm(x, gamma: block.norm2Gamma, beta: block.norm2Beta, epsilon: eps)))
+            let mlpOut = probe.visit("blocks.\(i).mlp.out", block.down(hidden))
+            x = probe.visit("blocks.\(i).resid_post", add(x, mlpOut))
+        }
+        return probe.visit("final_norm.out", layerNorm(x, gamma: finalGamma, beta: finalBeta, epsilon: eps))
+    }
+
+    public func logits(_ hidden: Variable) -> Variable {
+        Linear(weight: tokenEmbeddings, bias: nil, transposed: true)(hidden)
+    }
+}

@@ -1,0 +1,39 @@
+import SeqLensTensor
+
+/// Keys and values of the positions already processed, per layer, for incremental decoding.
+/// Stored (B, S, Hkv·D) per layer; constants (generation needs no gradients).
+public final class KeyValueCache {
+    private var keys: [[Float]]
+    private var values: [[Float]]
+    public private(set) var length = 0
+    let batch: Int
+    let width: Int
+
+    public init(layers: Int, batch: Int, width: Int) {
+        keys = Array(repeating: [], count: layers)
+        values = Array(repeating: [], count: layers)
+        self.batch = batch
+        self.width = width
+    }
+
+    /// Appends this step's keys and values (B, T, W) for `layer` and returns the full (B, S, W).
+    func extend(layer: Int, key: Tensor, value: Tensor) -> (key: Tensor, value: Tensor) {
+        let t = key.shape[1]
+        keys[layer] = Self.concatenated(keys[layer], key.scalars, batch: batch, old: length, new: t, width: width)
+        values[layer] = Self.concatenated(values[layer], value.scalars, batch: batch, old: length, new: t, width: width)
+        let shape = [batch, length + t, width]
+        if layer == keys.count - 1 { length += t }
+        return (Tensor(shape: shape, scalars: keys[layer]), Tensor(shape: shape, scalars: values[layer]))
+    }
+
+    private static func concatenated(_ old: [Float], _ new: [Float], batch: Int, old oldT: Int, new newT: Int, width: Int) -> [Float] {
+        if batch == 1 { return old + new }
+        var out = [Float]()
+        out.reserveCapacity(old.count + new.count)
+        for b in 0..<batch {
+            out.append(contentsOf: old[(b * oldT * width)..<((b + 1) * oldT * width)])
+            out.append(contentsOf: new[(b * newT * width)..<((b + 1) * newT * width)])
+        }
+        return out
+    }
+}

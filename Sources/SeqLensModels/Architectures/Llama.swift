@@ -1,0 +1,171 @@
+import SeqLensTensor
+
+// The Llama family (Llama, Mistral, Qwen2, SmolLM), following transformers'
+// models/llama/modeling_llama.py: RMS norm, rotary positions ("rotate half" layout),
+// grouped-query attention, SwiGLU MLP, optional q/k/v bias (Qwen2), tied or separate LM head.
+
+/// config.json of a Llama-family checkpoint, with transformers' field names and defaults.
+public struct LlamaConfiguration: Decodable, Sendable {
+    public var modelType: String = "llama"
+    public var vocabSize: Int = 32000
+    public var hiddenSize: Int = 4096
+    public var intermediateSize: Int = 11008
+    public var numHiddenLayers: Int = 32
+    public var numAttentionHeads: Int = 32
+    public var numKeyValueHeads: Int?
+    public var headDim: Int?
+    public var hiddenAct: String = "silu"
+    public var maxPositionEmbeddings: Int = 2048
+    public var rmsNormEps: Float = 1e-6
+    public var ropeTheta: Float = 10000
+    public var tieWordEmbeddings: Bool = false
+    public var attentionBias: Bool = false
+    public var mlpBias: Bool = false
+    public var bosTokenId: Int?
+    public var eosTokenId: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case modelType = "model_type", vocabSize = "vocab_size", hiddenSize = "hidden_size"
+        case intermediateSize = "intermediate_size", numHiddenLayers = "num_hidden_layers"
+        case numAttentionHeads = "num_attention_heads", numKeyValueHeads = "num_key_value_heads"
+        case headDim = "head_dim", hiddenAct = "hidden_act", maxPositionEmbeddings = "max_position_embeddings"
+        case rmsNormEps = "rms_norm_eps", ropeTheta = "rope_theta", tieWordEmbeddings = "tie_word_embeddings"
+        case attentionBias = "attention_bias", mlpBias = "mlp_bias", bosTokenId = "bos_token_id"
+        case eosTokenId = "eos_token_id", ropeParameters = "rope_parameters"
+    }
+
+    enum RopeKeys: String, CodingKey { case ropeTheta = "rope_theta", ropeType = "rope_type" }
+
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        modelType = try c.decodeIfPresent(String.self, forKey: .modelType) ?? modelType
+        vocabSize = try c.decodeIfPresent(Int.self, forKey: .vocabSize) ?? vocabSize
+        hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? hiddenSize
+        intermediateSize = try c.decodeIfPresent(Int.self, forKey: .intermediateSize) ?? intermediateSize
+        numHiddenLayers = try c.decodeIfPresent(Int.self, forKey: .numHiddenLayers) ?? numHiddenLayers
+        numAttentionHeads = try c.decodeIfPresent(Int.self, forKey: .numAttentionHeads) ?? numAttentionHeads
+        numKeyValueHeads = try c.decodeIfPresent(Int.self, forKey: .numKeyValueHeads)
+        headDim = try c.decodeIfPresent(Int.self, forKey: .headDim)
+        hiddenAct = try c.decodeIfPresent(String.self, forKey: .hiddenAct) ?? hiddenAct
+        maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? maxPositionEmbeddings
+        rmsNormEps = try c.decodeIfPresent(Float.self, forKey: .rmsNormEps) ?? rmsNormEps
+        tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? tieWordEmbeddings
+        // Qwen2 always has q/k/v biases and no attention_bias field.
+        attentionBias = try c.decodeIfPresent(Bool.self, forKey: .attentionBias) ?? (modelType == "qwen2")
+        mlpBias = try c.decodeIfPresent(Bool.self, forKey: .mlpBias) ?? false
+        bosTokenId = try? c.decodeIfPresent(Int.self, forKey: .bosTokenId)
+        eosTokenId = try? c.decodeIfPresent(Int.self, forKey: .eosTokenId)
+        // transformers 5 moves rope_theta into rope_parameters.
+        if let theta = try c.decodeIfPresent(Float.self, forKey: .ropeTheta) {
+            ropeTheta = theta
+        } else if let rope = try? c.nestedContainer(keyedBy: RopeKeys.self, forKey: .ropeParameters) {
+            ropeTheta = try rope.decodeIfPresent(Float.self, forKey: .ropeTheta) ?? ropeTheta
+            if let type = try rope.decodeIfPresent(String.self, forKey: .ropeType), type != "default" {
+                throw ModelError.invalidConfiguration("rope_type '\(type)' is not supported (only 'default')")
+            }
+        }
+    }
+
+
+    var keyValueHeads: Int { numKeyValueHeads ?? numAttentionHeads }
+    var headDimension: Int { headDim ?? hiddenSize / numAttentionHeads }
+}
+
+public struct Llama: CausalTransformer {
+    struct Block {
+        let attentionNorm: Tensor
+        let query: Linear, key: Linear, value: Linear, output: Linear
+        let mlpNorm: Tensor
+        let gate: Linear, up: Linear, down: Linear
+    }
+
+    public let dimensions: TransformerDimensions
+    let configuration: LlamaConfiguration
+    let tokenEmbeddings: Tensor  // (V, C)
+    let blocks: [Block]
+    let finalNorm: Tensor
+    let head: Linear
+    let rotary: RotaryEmbedding
+    let activation: Activation
+
+    public init(configuration: LlamaConfiguration, weights: WeightSource) throws {
+        let cfg = configuration
+        let c = cfg.hiddenSize, d = cfg.headDimension, hq = cfg.numAttentionHeads, hkv = cfg.keyValueHeads
+        guard hq > 0, hkv > 0, hq % hkv == 0 else {
+            throw ModelError.invalidConfiguration("\(hq) attention heads are not a multiple of \(hkv) key/value heads")
+        }
+        guard d % 2 == 0 else { throw ModelError.invalidConfiguration("head dimension \(d) must be even for rotary embeddings") }
+        self.configuration = cfg
+        activation = try Activation(huggingFaceName: cfg.hiddenAct)
+        rotary = RotaryEmbedding(headDimension: d, base: cfg.ropeTheta)
+        dimensions = TransformerDimensions(
+            layerCount: cfg.numHiddenLayers, hiddenSize: c, headCount: hq, keyValueHeadCount: hkv,
+            headDimension: d, vocabularySize: cfg.vocabSize, maxPositions: cfg.maxPositionEmbeddings)
+        tokenEmbeddings = try weights.tensor("model.embed_tokens.weight", shape: [cfg.vocabSize, c])
+        func linear(_ name: String, _ input: Int, _ output: Int, bias: Bool) throws -> Linear {
+            Linear(weight: try weights.tensor(name + ".weight", shape: [output, input]),
+                   bias: bias ? try weights.tensor(name + ".bias", shape: [output]) : nil, transposed: true)
+        }
+        blocks = try (0..<cfg.numHiddenLayers).map { i in
+            let p = "model.layers.\(i)."
+            return Block(
+                attentionNorm: try weights.tensor(p + "input_layernorm.weight", shape: [c]),
+                query: try linear(p + "self_attn.q_proj", c, hq * d, bias: cfg.attentionBias),
+                key: try linear(p + "self_attn.k_proj", c, hkv * d, bias: cfg.attentionBias),
+                value: try linear(p + "self_attn.v_proj", c, hkv * d, bias: cfg.attentionBias),
+                output: try linear(p + "self_attn.o_proj", hq * d, c, bias: cfg.modelType == "qwen2" ? false : cfg.attentionBias),
+                mlpNorm: try weights.tensor(p + "post_attention_layernorm.weight", shape: [c]),
+                gate: try linear(p + "mlp.gate_proj", c, cfg.intermediateSize, bias: cfg.mlpBias),
+                up: try linear(p + "mlp.up_proj", c, cfg.intermediateSize, bias: cfg.mlpBias),
+                down: try linear(p + "mlp.down_proj", cfg.intermediateSize, c, bias: cfg.mlpBias))
+        }
+        finalNorm = try weights.tensor("model.norm.weight", shape: [c])
+        if cfg.tieWordEmbeddings || !weights.contains("lm_head.weight") {
+            head = Linear(weight: tokenEmbeddings, bias: nil, transposed: true)
+        } else {
+            head = Linear(weight: try weights.tensor("lm_head.weight", shape: [cfg.vocabSize, c]), bias: nil, transposed: true)
+        }
+    }
+
+    public func embed(_ ids: [[Int]]) -> Tensor {
+        let t = ids.first?.count ?? 0
+        return gatherRows(tokenEmbeddings, ids.flatMap { $0 }).reshaped([ids.count, t, dimensions.hiddenSize])
+    }
+
+    public func hiddenStates(
+        embeddings: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
+    ) -> Variable {
+        let t = embeddings.shape[1]
+        let eps = configuration.rmsNormEps
+        let hq = dimensions.headCount, hkv = dimensions.keyValueHeadCount
+        let scale = 1 / Float(dimensions.headDimension).squareRoot()
+        var x = probe.visit("embed", embeddings)
+        for (i, block) in blocks.enumerated() {
+            x = probe.visit("blocks.\(i).resid_pre", x)
+            let normed = rmsNorm(x, gamma: block.attentionNorm, epsilon: eps)
+            let q = rotary(block.query(normed), positions: positions)
+            var k = rotary(block.key(normed), positions: positions)
+            var v = block.value(normed)
+            if let cache {
+                let full = cache.extend(layer: i, key: k.value, value: v.value)
+                k = Variable(constant: full.key)
+                v = Variable(constant: full.value)
+            }
+            let attention = causalAttention(query: q, key: k, value: v, queryHeads: hq, keyValueHeads: hkv,
+                                            offset: k.shape[1] - t, scale: scale)
+            probe.observe("blocks.\(i).attn.pattern", attention.probabilities)
+            let z = probe.visit("blocks.\(i).attn.z", attention.output)
+            let attentionOut = probe.visit("blocks.\(i).attn.out", block.output(z))
+            x = probe.visit("blocks.\(i).resid_mid", add(x, attentionOut))
+            let mlpIn = rmsNorm(x, gamma: block.mlpNorm, epsilon: eps)
+            let gated = multiply(activation(block.gate(mlpIn)), block.up(mlpIn))
+            let mlpOut = probe.visit("blocks.\(i).mlp.out", block.down(gated))
+            x = probe.visit("blocks.\(i).resid_post", add(x, mlpOut))
+        }
+        return probe.visit("final_norm.out", rmsNorm(x, gamma: finalNorm, epsilon: eps))
+    }
+
+    public func logits(_ hidden: Variable) -> Variable { head(hidden) }
+}

@@ -1,0 +1,120 @@
+import Foundation
+
+/// The result of multi-head attention: the mixed values and the attention pattern.
+public struct AttentionResult {
+    /// (B, T, Hq·D)
+    public let output: Variable
+    /// (B, Hq, T, S): row t is query t's distribution over the S keys.
+    public let probabilities: Tensor
+}
+
+/// Causal multi-head attention with grouped-query sharing of key/value heads.
+///
+/// Letters: B batch, T queries, S keys (S = offset + T with a KV cache), Hq query heads,
+/// Hkv key/value heads (Hq a multiple of Hkv), D head width. Query t sits at absolute position
+/// offset + t and sees keys 0...offset + t.
+/// - Parameters:
+///   - query: (B, T, Hq·D);  key, value: (B, S, Hkv·D)
+///   - keyMask: optional (B, S) flags; false hides a key (left padding).
+public func causalAttention(
+    query: Variable, key: Variable, value: Variable, queryHeads: Int, keyValueHeads: Int,
+    offset: Int, scale: Float, keyMask: [Bool]? = nil
+) -> AttentionResult {
+    let b = query.shape[0], t = query.shape[1], s = key.shape[1]
+    let d = query.shape[2] / queryHeads
+    let hq = queryHeads, hkv = keyValueHeads, group = hq / hkv
+    precondition(hq % hkv == 0 && query.shape[2] == hq * d, "bad head layout \(query.shape) for \(hq) heads")
+    precondition(key.shape == [b, s, hkv * d] && value.shape == key.shape, "key/value \(key.shape) for query \(query.shape)")
+    precondition(offset + t == s, "offset \(offset) + queries \(t) must equal keys \(s)")
+    let qStride = hq * d, kvStride = hkv * d
+    var probabilities = [Float](repeating: 0, count: b * hq * t * s)
+    var out = [Float](repeating: 0, count: b * t * hq * d)
+    query.value.scalars.withUnsafeBufferPointer { q in
+        key.value.scalars.withUnsafeBufferPointer { k in
+            value.value.scalars.withUnsafeBufferPointer { v in
+                probabilities.withUnsafeMutableBufferPointer { p in
+                    out.withUnsafeMutableBufferPointer { o in
+                        for batch in 0..<b {
+                            for h in 0..<hq {
+                                let kvh = h / group
+                                let qh = q.baseAddress! + batch * t * qStride + h * d
+                                let kh = k.baseAddress! + batch * s * kvStride + kvh * d
+                                let vh = v.baseAddress! + batch * s * kvStride + kvh * d
+                                let ph = p.baseAddress! + (batch * hq + h) * t * s
+                                // scores = scale · Q Kᵀ   (T, S)
+                                BLAS.gemm(transposeA: false, transposeB: true, m: t, n: s, k: d, alpha: scale,
+                                          a: qh, lda: qStride, b: kh, ldb: kvStride, c: ph, ldc: s)
+                                for row in 0..<t {
+                                    let r = ph + row * s
+                                    let last = offset + row
+                                    if last + 1 < s { for j in (last + 1)..<s { r[j] = -.infinity } }
+                                    if let keyMask {
+                                        for j in 0..<s where !keyMask[batch * s + j] { r[j] = -.infinity }
+                                    }
+                                    softmaxRow(r, width: s)
+                                }
+                                // out = P V   (T, D)
+                                BLAS.gemm(transposeA: false, transposeB: false, m: t, n: d, k: s,
+                                          a: ph, lda: s, b: vh, ldb: kvStride,
+                                          c: o.baseAddress! + batch * t * qStride + h * d, ldc: qStride)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let pattern = probabilities
+    let qv = query.value.scalars, kv = key.value.scalars, vv = value.value.scalars
+    let output = Tape.record(Tensor(shape: query.shape, scalars: out), from: [query, key, value]) { cotangent in
+        let slices = cotangent.shape[0]
+        var dq = [Float](repeating: 0, count: slices * qv.count)
+        var dk = [Float](repeating: 0, count: slices * kv.count)
+        var dv = [Float](repeating: 0, count: slices * vv.count)
+        var dp = [Float](repeating: 0, count: t * s)
+        cotangent.scalars.withUnsafeBufferPointer { dO in
+            qv.withUnsafeBufferPointer { q in kv.withUnsafeBufferPointer { k in vv.withUnsafeBufferPointer { v in
+            pattern.withUnsafeBufferPointer { p in
+            dq.withUnsafeMutableBufferPointer { dQ in dk.withUnsafeMutableBufferPointer { dK in
+            dv.withUnsafeMutableBufferPointer { dV in dp.withUnsafeMutableBufferPointer { dP in
+                for slice in 0..<slices {
+                    for batch in 0..<b {
+                        for h in 0..<hq {
+                            let kvh = h / group
+                            let qOffset = batch * t * qStride + h * d
+                            let kvOffset = batch * s * kvStride + kvh * d
+                            let dOh = dO.baseAddress! + slice * qv.count + qOffset
+                            let ph = p.baseAddress! + (batch * hq + h) * t * s
+                            // dV += Pᵀ dO   (S, D)
+                            BLAS.gemm(transposeA: true, transposeB: false, m: s, n: d, k: t,
+                                      a: ph, lda: s, b: dOh, ldb: qStride, beta: 1,
+                                      c: dV.baseAddress! + slice * vv.count + kvOffset, ldc: kvStride)
+                            // dP = dO Vᵀ   (T, S)
+                            BLAS.gemm(transposeA: false, transposeB: true, m: t, n: s, k: d,
+                                      a: dOh, lda: qStride, b: v.baseAddress! + kvOffset, ldb: kvStride,
+                                      c: dP.baseAddress!, ldc: s)
+                            // dScores = P ⊙ (dP − rowsum(P ⊙ dP)) · scale
+                            for row in 0..<t {
+                                let pr = ph + row * s, dr = dP.baseAddress! + row * s
+                                var dot: Float = 0
+                                for j in 0..<s { dot += pr[j] * dr[j] }
+                                for j in 0..<s { dr[j] = pr[j] * (dr[j] - dot) * scale }
+                            }
+                            // dQ = dScores K   (T, D);  dK += dScoresᵀ Q   (S, D)
+                            BLAS.gemm(transposeA: false, transposeB: false, m: t, n: d, k: s,
+                                      a: dP.baseAddress!, lda: s, b: k.baseAddress! + kvOffset, ldb: kvStride,
+                                      c: dQ.baseAddress! + slice * qv.count + qOffset, ldc: qStride)
+                            BLAS.gemm(transposeA: true, transposeB: false, m: s, n: d, k: t,
+                                      a: dP.baseAddress!, lda: s, b: q.baseAddress! + qOffset, ldb: qStride, beta: 1,
+                                      c: dK.baseAddress! + slice * kv.count + kvOffset, ldc: kvStride)
+                        }
+                    }
+                }
+            }}}}}}}}
+        }
+        return [Tensor(shape: [slices] + query.shape, scalars: dq),
+                Tensor(shape: [slices] + key.shape, scalars: dk),
+                Tensor(shape: [slices] + value.shape, scalars: dv)]
+    }
+    return AttentionResult(output: output, probabilities: Tensor(shape: [b, hq, t, s], scalars: pattern))
+}

@@ -1,0 +1,109 @@
+import Foundation
+
+// Elementwise ops. Each pullback walks the cotangent's leading K slices and reuses the values
+// saved by the forward pass for every slice.
+
+/// Applies `body(k, inputSlice, outputSlice)` to each of the K slices of a cotangent.
+@inline(__always)
+func forEachSlice(
+    _ cotangent: Tensor, sliceCount size: Int,
+    _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void
+) -> [Float] {
+    var result = [Float](repeating: 0, count: cotangent.count)
+    let k = size == 0 ? 0 : cotangent.count / size
+    cotangent.scalars.withUnsafeBufferPointer { c in
+        result.withUnsafeMutableBufferPointer { r in
+            for slice in 0..<k { body(c.baseAddress! + slice * size, r.baseAddress! + slice * size) }
+        }
+    }
+    return result
+}
+
+/// a + b for equal shapes (the residual stream).
+public func add(_ a: Variable, _ b: Variable) -> Variable {
+    precondition(a.shape == b.shape, "adding \(a.shape) and \(b.shape)")
+    return Tape.record(a.value + b.value, from: [a, b]) { cotangent in [cotangent, cotangent] }
+}
+
+/// a ⊙ b for equal shapes (SwiGLU's gate).
+public func multiply(_ a: Variable, _ b: Variable) -> Variable {
+    precondition(a.shape == b.shape, "multiplying \(a.shape) and \(b.shape)")
+    var out = a.value.scalars
+    b.value.scalars.withUnsafeBufferPointer { bs in
+        out.withUnsafeMutableBufferPointer { o in for i in 0..<o.count { o[i] *= bs[i] } }
+    }
+    let av = a.value.scalars, bv = b.value.scalars, n = av.count
+    return Tape.record(Tensor(shape: a.shape, scalars: out), from: [a, b]) { cotangent in
+        let k = cotangent.shape[0]
+        let da = forEachSlice(cotangent, sliceCount: n) { c, r in
+            bv.withUnsafeBufferPointer { bs in for i in 0..<n { r[i] = c[i] * bs[i] } }
+        }
+        let db = forEachSlice(cotangent, sliceCount: n) { c, r in
+            av.withUnsafeBufferPointer { xs in for i in 0..<n { r[i] = c[i] * xs[i] } }
+        }
+        return [Tensor(shape: [k] + a.shape, scalars: da), Tensor(shape: [k] + b.shape, scalars: db)]
+    }
+}
+
+/// s · x for a constant scalar (interpolation, scaling).
+public func scale(_ x: Variable, by s: Float) -> Variable {
+    var out = x.value.scalars
+    out.withUnsafeMutableBufferPointer { o in for i in 0..<o.count { o[i] *= s } }
+    return Tape.record(Tensor(shape: x.shape, scalars: out), from: [x]) { cotangent in
+        var d = cotangent
+        d.scalars.withUnsafeMutableBufferPointer { o in for i in 0..<o.count { o[i] *= s } }
+        return [d]
+    }
+}
+
+/// An elementwise function with its derivative; the pullback multiplies by f'(x).
+@inline(__always)
+func pointwise(_ x: Variable, _ f: (Float) -> Float, derivative: @escaping (Float) -> Float) -> Variable {
+    var out = x.value.scalars
+    out.withUnsafeMutableBufferPointer { o in for i in 0..<o.count { o[i] = f(o[i]) } }
+    let saved = x.value.scalars, n = saved.count
+    return Tape.record(Tensor(shape: x.shape, scalars: out), from: [x]) { cotangent in
+        // f'(x) once, then reused for every slice.
+        var slope = saved
+        slope.withUnsafeMutableBufferPointer { s in for i in 0..<n { s[i] = derivative(s[i]) } }
+        let d = forEachSlice(cotangent, sliceCount: n) { c, r in
+            slope.withUnsafeBufferPointer { s in for i in 0..<n { r[i] = c[i] * s[i] } }
+        }
+        return [Tensor(shape: cotangent.shape, scalars: d)]
+    }
+}
+
+private let sqrtTwoOverPi: Float = 0.7978845608028654
+private let geluCubic: Float = 0.044715
+
+/// GELU, tanh approximation (`gelu_new`, `gelu_pytorch_tanh`).
+public func geluTanh(_ x: Variable) -> Variable {
+    pointwise(x, { v in
+        0.5 * v * (1 + tanhf(sqrtTwoOverPi * (v + geluCubic * v * v * v)))
+    }, derivative: { v in
+        let t = tanhf(sqrtTwoOverPi * (v + geluCubic * v * v * v))
+        return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * sqrtTwoOverPi * (1 + 3 * geluCubic * v * v)
+    })
+}
+
+/// GELU with the exact normal CDF (`gelu`).
+public func geluErf(_ x: Variable) -> Variable {
+    pointwise(x, { v in
+        0.5 * v * (1 + erff(v * 0.7071067811865476))
+    }, derivative: { v in
+        0.5 * (1 + erff(v * 0.7071067811865476)) + v * 0.3989422804014327 * expf(-0.5 * v * v)
+    })
+}
+
+/// SiLU (swish): x·σ(x).
+public func silu(_ x: Variable) -> Variable {
+    pointwise(x, { v in v / (1 + expf(-v)) }, derivative: { v in
+        let s = 1 / (1 + expf(-v))
+        return s * (1 + v * (1 - s))
+    })
+}
+
+/// ReLU (`relu` activations).
+public func relu(_ x: Variable) -> Variable {
+    pointwise(x, { v in max(v, 0) }, derivative: { v in v > 0 ? 1 : 0 })
+}

@@ -1,0 +1,80 @@
+// Ops that move values without arithmetic: gathers, column slices, concatenation.
+
+/// Rows of a constant table (token or position embeddings): (V, C) gathered to (ids.count, C).
+/// Not differentiable: the table is a weight; attribution differentiates the gathered result.
+public func gatherRows(_ table: Tensor, _ ids: [Int]) -> Tensor {
+    let c = table.shape[1]
+    var out = [Float](repeating: 0, count: ids.count * c)
+    table.scalars.withUnsafeBufferPointer { w in
+        out.withUnsafeMutableBufferPointer { o in
+            for (row, id) in ids.enumerated() {
+                precondition(id >= 0 && id < table.shape[0], "row \(id) outside table of \(table.shape[0])")
+                (o.baseAddress! + row * c).update(from: w.baseAddress! + id * c, count: c)
+            }
+        }
+    }
+    return Tensor(shape: [ids.count, c], scalars: out)
+}
+
+/// Columns `range` of the last dimension: (..., N) -> (..., range.count). Splits fused QKV.
+public func columns(_ x: Variable, _ range: Range<Int>) -> Variable {
+    let n = x.shape.last!, w = range.count
+    let rows = x.value.count / n
+    var out = [Float](repeating: 0, count: rows * w)
+    x.value.scalars.withUnsafeBufferPointer { xs in
+        out.withUnsafeMutableBufferPointer { o in
+            for r in 0..<rows { (o.baseAddress! + r * w).update(from: xs.baseAddress! + r * n + range.lowerBound, count: w) }
+        }
+    }
+    let inShape = x.shape
+    return Tape.record(Tensor(shape: Array(x.shape.dropLast()) + [w], scalars: out), from: [x]) { cotangent in
+        let cotRows = cotangent.count / w
+        var d = [Float](repeating: 0, count: cotRows * n)
+        cotangent.scalars.withUnsafeBufferPointer { c in
+            d.withUnsafeMutableBufferPointer { dx in
+                for r in 0..<cotRows { (dx.baseAddress! + r * n + range.lowerBound).update(from: c.baseAddress! + r * w, count: w) }
+            }
+        }
+        return [Tensor(shape: [cotangent.shape[0]] + inShape, scalars: d)]
+    }
+}
+
+/// Rows `indices` of x viewed as (R, C) with C the last dimension: -> (indices.count, C).
+/// Picks the positions whose logits are needed.
+public func selectRows(_ x: Variable, _ indices: [Int]) -> Variable {
+    let c = x.shape.last!, rows = x.value.count / c
+    var out = [Float](repeating: 0, count: indices.count * c)
+    x.value.scalars.withUnsafeBufferPointer { xs in
+        out.withUnsafeMutableBufferPointer { o in
+            for (i, r) in indices.enumerated() {
+                precondition(r >= 0 && r < rows, "row \(r) outside \(rows)")
+                (o.baseAddress! + i * c).update(from: xs.baseAddress! + r * c, count: c)
+            }
+        }
+    }
+    let inShape = x.shape, inCount = x.value.count
+    return Tape.record(Tensor(shape: [indices.count, c], scalars: out), from: [x]) { cotangent in
+        let k = cotangent.shape[0]
+        var d = [Float](repeating: 0, count: k * inCount)
+        cotangent.scalars.withUnsafeBufferPointer { cs in
+            d.withUnsafeMutableBufferPointer { dx in
+                for slice in 0..<k {
+                    for (i, r) in indices.enumerated() {
+                        let src = cs.baseAddress! + (slice * indices.count + i) * c
+                        let dst = dx.baseAddress! + slice * inCount + r * c
+                        for j in 0..<c { dst[j] += src[j] }
+                    }
+                }
+            }
+        }
+        return [Tensor(shape: [k] + inShape, scalars: d)]
+    }
+}
+
+/// Same values, new shape of equal count.
+public func reshape(_ x: Variable, _ shape: [Int]) -> Variable {
+    let inShape = x.shape
+    return Tape.record(x.value.reshaped(shape), from: [x]) { cotangent in
+        [cotangent.reshaped([cotangent.shape[0]] + inShape)]
+    }
+}

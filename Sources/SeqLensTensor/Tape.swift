@@ -1,0 +1,106 @@
+/// A value flowing through a differentiable computation: a tensor plus, when recorded on a
+/// tape, its node index.
+///
+/// Constants (weights, inputs that need no gradient) carry no tape; an op whose inputs are all
+/// constants records nothing, so the same forward code serves inference and attribution.
+public struct Variable {
+    public let value: Tensor
+    let node: Int
+    let tape: Tape?
+
+    /// A constant: no gradient flows into it.
+    public init(constant value: Tensor) {
+        self.value = value
+        self.node = -1
+        self.tape = nil
+    }
+
+    init(value: Tensor, node: Int, tape: Tape) {
+        self.value = value
+        self.node = node
+        self.tape = tape
+    }
+
+    public var shape: [Int] { value.shape }
+    public var isTracked: Bool { tape != nil }
+}
+
+/// Reverse-mode recording of ops (house plan decision 3).
+///
+/// Every pullback receives a cotangent with a leading dimension K (shape `[K] + output.shape`)
+/// and returns cotangents `[K] + input.shape`, so K output directions (e.g. every generated step
+/// of a sequence) are propagated in one backward pass (decision 2). Weights are constants and
+/// get no gradient (decision 1).
+public final class Tape {
+    /// Maps the output cotangent to one cotangent per input (nil where the input is a constant).
+    public typealias Pullback = (Tensor) -> [Tensor?]
+
+    private var inputs: [[Int]] = []
+    private var pullbacks: [Pullback?] = []
+    private var shapes: [[Int]] = []
+
+    public init() {}
+
+    /// Number of recorded nodes (leaves included).
+    public var nodeCount: Int { pullbacks.count }
+
+    /// A leaf to differentiate with respect to.
+    public func variable(_ value: Tensor) -> Variable {
+        append(value, inputs: [], pullback: nil)
+    }
+
+    /// Records `value` as computed from `operands` by an op whose pullback is given. Called by
+    /// ops; returns a constant when no operand is on a tape.
+    public static func record(
+        _ value: Tensor, from operands: [Variable], pullback: @escaping Pullback
+    ) -> Variable {
+        guard let tape = operands.first(where: { $0.isTracked })?.tape else {
+            return Variable(constant: value)
+        }
+        return tape.append(value, inputs: operands.map { $0.tape === tape ? $0.node : -1 }, pullback: pullback)
+    }
+
+    private func append(_ value: Tensor, inputs operandNodes: [Int], pullback: Pullback?) -> Variable {
+        let node = pullbacks.count
+        inputs.append(operandNodes)
+        pullbacks.append(pullback)
+        shapes.append(value.shape)
+        return Variable(value: value, node: node, tape: self)
+    }
+
+    /// Vector-Jacobian products: the cotangents of `targets` given cotangents seeded at some
+    /// recorded variables.
+    ///
+    /// - Parameters:
+    ///   - seeds: pairs of a recorded variable and its cotangent, shaped `[K] + variable.shape`
+    ///     with the same K throughout.
+    ///   - targets: variables whose cotangents to return (`[K] + shape`, zeros if unreached).
+    public func gradients(seeds: [(Variable, Tensor)], wrt targets: [Variable]) -> [Tensor] {
+        precondition(!seeds.isEmpty, "no seed cotangent")
+        let leading = seeds[0].1.shape[0]
+        var cotangents = [Tensor?](repeating: nil, count: pullbacks.count)
+        for (variable, seed) in seeds {
+            precondition(variable.tape === self, "seed variable is not on this tape")
+            precondition(seed.shape == [leading] + shapes[variable.node],
+                         "seed shape \(seed.shape) does not match [\(leading)] + \(shapes[variable.node])")
+            cotangents[variable.node] = cotangents[variable.node].map { $0 + seed } ?? seed
+        }
+        let wanted = Set(targets.map { $0.node })
+        let lowest = targets.map(\.node).min() ?? 0
+        var node = seeds.map { $0.0.node }.max()!
+        while node >= max(lowest, 0) {
+            defer { node -= 1 }
+            guard let pullback = pullbacks[node], let cotangent = cotangents[node] else { continue }
+            let inputCotangents = pullback(cotangent)
+            if !wanted.contains(node) { cotangents[node] = nil }
+            for (input, inputCotangent) in zip(inputs[node], inputCotangents) {
+                guard input >= 0, let inputCotangent else { continue }
+                cotangents[input] = cotangents[input].map { $0 + inputCotangent } ?? inputCotangent
+            }
+        }
+        return targets.map { target in
+            precondition(target.tape === self, "target variable is not on this tape")
+            return cotangents[target.node] ?? Tensor(zeros: [leading] + shapes[target.node])
+        }
+    }
+}

@@ -1,0 +1,194 @@
+import Foundation
+
+extension ByteLevelBPETokenizer {
+    /// Loads an HF `tokenizer.json` with a byte-level BPE model.
+    ///
+    /// Reads `model.vocab`, `model.merges` ("a b" strings or [a, b] pairs), `added_tokens`, the
+    /// `pre_tokenizer` (GPT-2's `ByteLevel`; `Digits` + `ByteLevel`; a Llama-3 or Qwen2 `Split` +
+    /// `ByteLevel`) and the `post_processor` (`TemplateProcessing`, `RobertaProcessing`,
+    /// `BertProcessing`, `ByteLevel`, or a `Sequence` of them) for what `addSpecialTokens` adds.
+    /// Token roles come from `specialTokens`, else from a `tokenizer_config.json` beside the file
+    /// (`bos_token`, `eos_token`, `unk_token`, `pad_token`), else `model.unk_token` and the first
+    /// token the post-processor puts in front as BOS.
+    /// - Throws: `TokenizerError` for a missing or malformed file, or a tokenizer of another kind.
+    public init(tokenizerJSON url: URL, specialTokens: SpecialTokens? = nil) throws {
+        let root = try JSONFields.load(url)
+        let path = url.path
+        let model = try root.object("model")
+        let type = try model.optionalString("type") ?? "BPE"
+        guard type == "BPE" else { throw TokenizerError.unsupported(path: path, what: "a \(type) model") }
+        for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
+            if let affix = try model.optionalString(key), !affix.isEmpty {
+                throw TokenizerError.unsupported(path: path, what: "model.\(key) '\(affix)'")
+            }
+        }
+        if let normalizer = try root.optionalObject("normalizer") {
+            let kind = (try? normalizer.string("type")) ?? "an unknown"
+            throw TokenizerError.unsupported(path: path, what: "a \(kind) normalizer")
+        }
+
+        let vocabulary = try Self.vocabulary(model)
+        let merges = try Self.merges(model)
+        let addedTokens = try root.objects("added_tokens").map { token in
+            AddedToken(
+                content: try token.string("content"), id: try token.int("id"),
+                special: try token.bool("special", default: false), lstrip: try token.bool("lstrip", default: false),
+                rstrip: try token.bool("rstrip", default: false),
+                singleWord: try token.bool("single_word", default: false),
+                normalized: try token.bool("normalized", default: true))
+        }
+        let preTokenizer = try Self.preTokenizerKind(try root.optionalObject("pre_tokenizer"), path: path)
+        let (prefix, suffix) = try Self.postProcessorIds(try root.optionalObject("post_processor"), path: path)
+
+        var ids = vocabulary
+        for token in addedTokens { ids[token.content] = token.id }
+        let unknownToken = try model.optionalString("unk_token")
+        let roles =
+            try specialTokens
+            ?? Self.rolesFromConfig(
+                url.deletingLastPathComponent().appendingPathComponent("tokenizer_config.json"), ids)
+            ?? SpecialTokens(bos: prefix.first, unk: unknownToken.flatMap { ids[$0] })
+
+        try self.init(
+            vocabulary: vocabulary, merges: merges, addedTokens: addedTokens, preTokenizer: preTokenizer,
+            specialTokens: roles, prefix: prefix, suffix: suffix,
+            unknownTokenId: unknownToken.flatMap { vocabulary[$0] },
+            ignoreMerges: try model.bool("ignore_merges", default: false), source: path)
+    }
+
+    private static func vocabulary(_ model: JSONFields) throws -> [String: Int] {
+        guard let raw = model.object["vocab"] as? [String: Any] else {
+            throw model.malformed("vocab", "must be a JSON object of token strings to ids")
+        }
+        var vocabulary: [String: Int] = [:]
+        vocabulary.reserveCapacity(raw.count)
+        for (token, value) in raw {
+            guard let number = value as? NSNumber, let id = Int(exactly: number.doubleValue), id >= 0 else {
+                throw model.malformed("vocab", "maps '\(token)' to \(value), not a non-negative integer id")
+            }
+            vocabulary[token] = id
+        }
+        return vocabulary
+    }
+
+    private static func merges(_ model: JSONFields) throws -> [(String, String)] {
+        try model.array("merges").enumerated().map { index, element in
+            if let line = element as? String, let pair = splitMerge(line) { return pair }
+            if let pair = element as? [Any], pair.count == 2, let left = pair[0] as? String,
+                let right = pair[1] as? String
+            {
+                return (left, right)
+            }
+            throw model.malformed("merges[\(index)]", "must be \"left right\" or [\"left\", \"right\"], got \(element)")
+        }
+    }
+
+    /// "a b" as ("a", "b"); nil unless there is exactly one space (HF rejects other lines too).
+    static func splitMerge(_ line: String) -> (String, String)? {
+        let parts = line.split(separator: " ", omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return nil }
+        return (String(parts[0]), String(parts[1]))
+    }
+
+    // MARK: Pre-tokenizer and post-processor
+
+    private static let llama3Pattern =
+        #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+    private static let qwen2Pattern =
+        #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+
+    private static func preTokenizerKind(_ fields: JSONFields?, path: String) throws -> PreTokenizerKind {
+        guard let fields else { throw TokenizerError.unsupported(path: path, what: "no pre_tokenizer") }
+        let steps = try (fields.string("type") == "Sequence") ? fields.objects("pretokenizers") : [fields]
+        let types = steps.map { (try? $0.string("type")) ?? "?" }
+        func byteLevel(_ step: JSONFields, useRegex: Bool) throws -> Bool {
+            try step.string("type") == "ByteLevel" && step.bool("use_regex", default: true) == useRegex
+                && !step.bool("add_prefix_space", default: false)
+        }
+        switch steps.count {
+        case 1 where try byteLevel(steps[0], useRegex: true):
+            return .gpt2
+        case 2
+        where try steps[0].string("type") == "Digits" && steps[0].bool("individual_digits", default: false)
+            && byteLevel(steps[1], useRegex: true):
+            return .gpt2IndividualDigits
+        case 2 where try steps[0].string("type") == "Split" && byteLevel(steps[1], useRegex: false):
+            let split = steps[0]
+            let pattern = try split.object("pattern")
+            let regex = try pattern.optionalString("Regex")
+            let isolated = try split.optionalString("behavior") == "Isolated" && !split.bool("invert", default: false)
+            if isolated && regex == llama3Pattern { return .llama3 }
+            if isolated && regex == qwen2Pattern { return .qwen2 }
+            throw TokenizerError.unsupported(path: path, what: "a Split pre-tokenizer with pattern \(regex ?? "?")")
+        default:
+            throw TokenizerError.unsupported(
+                path: path, what: "pre-tokenizer \(types.joined(separator: " + ")) with these settings")
+        }
+    }
+
+    /// The ids the post-processor puts before and after a single sequence.
+    private static func postProcessorIds(_ fields: JSONFields?, path: String) throws -> ([Int], [Int]) {
+        guard let fields else { return ([], []) }
+        switch try fields.string("type") {
+        case "ByteLevel":
+            return ([], [])
+        case "Sequence":
+            var prefix: [Int] = []
+            var suffix: [Int] = []
+            for processor in try fields.objects("processors") {
+                let (before, after) = try postProcessorIds(processor, path: path)
+                prefix = before + prefix
+                suffix += after
+            }
+            return (prefix, suffix)
+        case "RobertaProcessing", "BertProcessing":
+            func id(_ key: String) throws -> Int {
+                let pair = try fields.array(key)
+                guard pair.count == 2, let number = pair[1] as? NSNumber, let id = Int(exactly: number.doubleValue)
+                else { throw fields.malformed(key, "must be [token, id]") }
+                return id
+            }
+            return ([try id("cls")], [try id("sep")])
+        case "TemplateProcessing":
+            let specials = try fields.object("special_tokens")
+            var prefix: [Int] = []
+            var suffix: [Int] = []
+            var seenSequence = false
+            for (index, piece) in try fields.array("single").enumerated() {
+                let item = JSONFields(
+                    path: path, prefix: fields.name("single[\(index)]"), object: piece as? [String: Any] ?? [:])
+                if !item.isNull("Sequence") {
+                    seenSequence = true
+                } else if let special = try item.optionalObject("SpecialToken") {
+                    let name = try special.string("id")
+                    let entry = try specials.object(name)
+                    let ids = try entry.array("ids").map { value -> Int in
+                        guard let number = value as? NSNumber, let id = Int(exactly: number.doubleValue) else {
+                            throw entry.malformed("ids", "must hold integer ids")
+                        }
+                        return id
+                    }
+                    if seenSequence { suffix += ids } else { prefix += ids }
+                } else {
+                    throw item.malformed("", "must hold a Sequence or a SpecialToken")
+                }
+            }
+            return (prefix, suffix)
+        case let other:
+            throw TokenizerError.unsupported(path: path, what: "a \(other) post-processor")
+        }
+    }
+
+    /// Roles from HF's `tokenizer_config.json`, where one exists and names tokens of `ids`.
+    private static func rolesFromConfig(_ url: URL, _ ids: [String: Int]) throws -> SpecialTokens? {
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        let config = try JSONFields.load(url)
+        func role(_ key: String) -> Int? {
+            let value = config.object[key]
+            let content = (value as? String) ?? ((value as? [String: Any])?["content"] as? String)
+            return content.flatMap { ids[$0] }
+        }
+        return SpecialTokens(
+            bos: role("bos_token"), eos: role("eos_token"), unk: role("unk_token"), pad: role("pad_token"))
+    }
+}

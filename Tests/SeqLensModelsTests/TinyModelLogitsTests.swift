@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+@testable import SeqLensModels
+import SeqLensTensor
+
+@Suite("Tiny random checkpoints: logits and greedy generations equal transformers'")
+struct TinyModelLogitsTests {
+    static let models = ["tiny-gpt2", "tiny-gpt2-f16", "tiny-llama", "tiny-llama-sharded", "tiny-qwen2"]
+
+    func load(_ name: String) throws -> any CausalTransformer {
+        let folder = Fixtures.path("models/\(name)")
+        let config = try Data(contentsOf: URL(fileURLWithPath: folder + "/config.json"))
+        return try ArchitectureRegistry.transformer(folder: folder, configuration: config).0
+    }
+
+    @Test(arguments: models)
+    func logitsAtEveryPosition(model name: String) throws {
+        let transformer = try load(name)
+        // The sharded folder holds tiny-llama's weights: same reference.
+        let reference = try Fixtures.json("models/\(name.replacingOccurrences(of: "-sharded", with: ""))/reference.json")
+        let cases = try #require(reference["cases"] as? [[String: Any]])
+        #expect(cases.count >= 3)
+        var worst: Float = 0
+        for item in cases {
+            let ids = try #require(item["input_ids"] as? [Int])
+            let expected = try #require(item["logits"] as? [Double]).map(Float.init)
+            let hidden = transformer.hiddenStates(
+                embeddings: Variable(constant: transformer.embed([ids])), positions: Array(ids.indices),
+                cache: nil, probe: nil)
+            let logits = transformer.logits(reshape(hidden, [ids.count, transformer.dimensions.hiddenSize])).value.scalars
+            try #require(logits.count == expected.count)
+            for (a, b) in zip(logits, expected) { worst = max(worst, abs(a - b)) }
+        }
+        print("\(name): max |logit difference| = \(worst)")
+        #expect(worst <= 1e-4)
+    }
+}
+
+@Suite("Tiny random checkpoints: greedy generations")
+struct TinyModelGenerationTests {
+    @Test(arguments: ["tiny-gpt2", "tiny-llama", "tiny-qwen2"])
+    func greedyTwentyTokens(model name: String) throws {
+        let folder = Fixtures.path("models/\(name)")
+        let config = try Data(contentsOf: URL(fileURLWithPath: folder + "/config.json"))
+        let transformer = try ArchitectureRegistry.transformer(folder: folder, configuration: config).0
+        let reference = try Fixtures.json("models/\(name)/reference.json")
+        let eos = try #require(reference["eos_token_id"] as? Int)
+        for item in try #require(reference["cases"] as? [[String: Any]]) {
+            let ids = try #require(item["input_ids"] as? [Int])
+            let generator = Generator(transformer: transformer, endOfSequence: [eos], tokenString: { _ in "" })
+            var options = GenerationOptions()
+            options.maxNewTokens = 20
+            let stopping = try generator.generate(prompt: ids, options: options, onToken: { _, _ in })
+            #expect(stopping.tokens.map(\.id) == (item["greedy_ids"] as? [Int]), "\(name): \(ids)")
+            options.stopAtEOS = false
+            let full = try generator.generate(prompt: ids, options: options, onToken: { _, _ in })
+            #expect(full.tokens.map(\.id) == (item["greedy_ids_no_eos"] as? [Int]), "\(name): \(ids)")
+            #expect(full.tokens.count == 20)
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+import Testing
+
+/// Locations of committed fixtures and of the user cache that scripts/fetch-models.sh fills.
+enum TestFiles {
+    /// The repository root: the nearest folder above this file that holds Package.swift.
+    static let repositoryRoot: URL = {
+        var url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        while url.path != "/" {
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
+            url.deleteLastPathComponent()
+        }
+        return url
+    }()
+
+    static func fixture(_ name: String) -> URL {
+        repositoryRoot.appendingPathComponent("Tests/Fixtures/tokenizers").appendingPathComponent(name)
+    }
+
+    /// $SEQLENS_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/seqlens.
+    static let cache: URL = {
+        let environment = ProcessInfo.processInfo.environment
+        if let path = environment["SEQLENS_CACHE"], !path.isEmpty { return URL(fileURLWithPath: path) }
+        let base =
+            environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
+        return base.appendingPathComponent("seqlens")
+    }()
+
+    /// A cache file, or nil with a visible note saying why the test using it is skipped.
+    static func cached(_ relativePath: String, madeBy maker: String) -> URL? {
+        let url = cache.appendingPathComponent(relativePath)
+        if FileManager.default.fileExists(atPath: url.path) { return url }
+        print("SKIPPED: \(url.path) is missing (made by \(maker))")
+        return nil
+    }
+
+    static func json<T>(_ name: String, as type: T.Type = T.self) throws -> T {
+        let data = try Data(contentsOf: fixture(name))
+        return try #require(
+            try JSONSerialization.jsonObject(with: data) as? T, "fixture \(name) has an unexpected shape")
+    }
+
+    static var strings: [String] { get throws { try json("strings.json") } }
+}
+
+/// The first index where two id lists differ, for failure messages.
+func firstDifference(_ actual: [Int], _ expected: [Int]) -> String {
+    let index =
+        (0..<min(actual.count, expected.count)).first { actual[$0] != expected[$0] }
+        ?? min(actual.count, expected.count)
+    return "first difference at \(index): got \(Array(actual.dropFirst(max(0, index - 2)).prefix(6))), "
+        + "expected \(Array(expected.dropFirst(max(0, index - 2)).prefix(6)))"
+}
+
+/// Integer lists from JSONSerialization output.
+func idLists(_ value: Any?) throws -> [[Int]] {
+    try #require(value as? [[Int]], "expected a list of id lists")
+}
