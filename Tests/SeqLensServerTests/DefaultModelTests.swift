@@ -4,28 +4,23 @@ import Testing
 
 @testable import SeqLensServer
 
-/// The default model loaded in process, for reference results; nil when the tests must skip.
+/// The default model loaded in process, for reference results.
 enum ReferenceEngine {
     static let loaded: Result<LanguageModel, any Error>? = PackagePaths.defaultModel.map { _ in
         Result { try LanguageModel.load(.defaultModel) }
     }
 
-    static var model: LanguageModel? { try? loaded?.get() }
-
-    /// Why the end-to-end tests skip, or nil when they run.
-    static var skipReason: String? {
-        switch loaded {
-        case nil: return "SmolLM2 is not in the cache: run scripts/fetch-models.sh"
-        case .failure(ModelError.notYetAvailable(let what))?: return "the engine has no \(what) yet"
-        default: return nil  // loaded, or a real failure that the tests should show
+    static var model: LanguageModel {
+        get throws {
+            guard let loaded else { throw DaemonError.binaryMissing("default model") }
+            return try loaded.get()
         }
     }
 }
 
 /// End to end with the real engine and the default model (SmolLM2-135M-Instruct), through the
-/// real binary. Skipped, visibly, when the model is not in the cache (scripts/fetch-models.sh) or
-/// the engine cannot load models yet.
-@Suite(.enabled(if: ReferenceEngine.skipReason == nil, Comment(rawValue: ReferenceEngine.skipReason ?? "")))
+/// real binary. Skipped, visibly, when the model is not in the cache (scripts/fetch-models.sh).
+@Suite(.enabled(if: PackagePaths.defaultModel != nil, "SmolLM2 is not in the cache: run scripts/fetch-models.sh"))
 struct DefaultModelTests {
     static let prompt = "The capital of France is"
 
@@ -42,7 +37,7 @@ struct DefaultModelTests {
                 timeout: 120))
         let served = try #require(reply["results"]?.arrayValue?.first)
 
-        let model = try #require(ReferenceEngine.model)
+        let model = try ReferenceEngine.model
         var options = GenerationOptions()
         options.maxNewTokens = 8
         options.returnTopK = 3

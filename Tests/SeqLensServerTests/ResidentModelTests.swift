@@ -28,6 +28,30 @@ import Testing
         #expect(daemon.shutdown() == 0)
     }
 
+    /// Real checkpoints from Tests/Fixtures (no download): two architectures resident at once.
+    @Test func twoFixtureModelsResidentThroughTheEngine() throws {
+        let fixtures = PackagePaths.root.appendingPathComponent("Tests/Fixtures/models")
+        let daemon = try DaemonProcess(synthetic: false)
+        daemon.initialize()
+        let gpt2 = try #require(daemon.client.call("model/load", ["path": .string(fixtures.appendingPathComponent("tiny-gpt2").path)]))
+        let llama = try #require(daemon.client.call("model/load", ["path": .string(fixtures.appendingPathComponent("tiny-llama").path)]))
+        #expect(gpt2["id"] == "tiny-gpt2")
+        #expect(gpt2["architecture"] == "gpt2")
+        #expect(llama["architecture"] == "llama")
+        let again = daemon.client.call("model/load", ["path": .string(fixtures.appendingPathComponent("tiny-gpt2/").path)])
+        #expect(again?["alreadyResident"] == true)
+        let status = try #require(daemon.client.call("server/status"))
+        #expect(status["modelLoadsFromStorage"] == 2)
+        #expect(status["models"]?.arrayValue?.count == 2)
+        let memory = (gpt2["memoryBytes"]?.intValue ?? 0) + (llama["memoryBytes"]?.intValue ?? 0)
+        #expect(status["memory"]?["residentBytes"] == .integer(memory))
+        for id in ["tiny-gpt2", "tiny-llama"] {
+            let generated = daemon.client.call("generate", ["model": .string(id), "inputs": ["Hello"], "maxNewTokens": 3, "stopAtEos": false])
+            #expect(generated?["results"]?.arrayValue?.first?["tokens"]?.arrayValue?.count == 3, "\(id)")
+        }
+        #expect(daemon.shutdown() == 0)
+    }
+
     @Test func theBudgetUnloadsTheLeastRecentlyUsedModel() throws {
         let daemon = InProcessDaemon()
         daemon.initialize(["memoryBudgetBytes": 300])

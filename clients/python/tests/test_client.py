@@ -88,23 +88,10 @@ def test_context_manager_shuts_the_daemon_down_cleanly(binary):
     assert process.returncode == 0
 
 
-def engine_loads_default_model(binary):
-    with SeqLens([binary, "serve"]) as lens:
-        try:
-            lens.load_model("default")
-            return True
-        except ModelLoadFailed as error:
-            if "not available in this build" in error.message or "could not be fetched" in error.message:
-                return False
-            raise
-
-
 @pytest.mark.skipif(not (Path(os.environ.get("SEQLENS_CACHE", Path.home() / ".cache" / "seqlens"))
                          / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf").is_file(),
                     reason="SmolLM2 is not in the cache: run scripts/fetch-models.sh")
 def test_default_model_generate(binary):
-    if not engine_loads_default_model(binary):
-        pytest.skip("the engine cannot load models yet")
     with SeqLens([binary, "serve"]) as lens:
         model = lens.load_model("default")
         assert model.architecture == "llama" and model.layers == 30
