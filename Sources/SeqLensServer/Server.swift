@@ -19,14 +19,14 @@ public final class Server: Sendable {
     /// - Parameters:
     ///   - output: descriptor for protocol messages (the guarded standard output).
     ///   - loader: how `model/load` reads models; the engine by default.
-    public convenience init(configuration: ServerConfiguration, output: Int32, loader: (any ModelLoader)? = nil) {
+    public convenience init(configuration: ServerConfiguration, output: Int32, loader: (any ResidentModelLoader)? = nil) {
         self.init(
             configuration: configuration, output: output,
             loader: loader ?? EngineModelLoader(allowsSyntheticModels: configuration.allowsSyntheticModels),
             handlers: builtInHandlers)
     }
 
-    init(configuration: ServerConfiguration, output: Int32, loader: any ModelLoader, handlers: [AnyMethodHandler]) {
+    init(configuration: ServerConfiguration, output: Int32, loader: any ResidentModelLoader, handlers: [AnyMethodHandler]) {
         self.configuration = configuration
         let registry = ModelRegistry(loader: loader, budgetBytes: configuration.memoryBudgetBytes)
         environment = ServerEnvironment(registry: registry, queue: ComputeQueue(), log: Logger(level: configuration.logLevel))

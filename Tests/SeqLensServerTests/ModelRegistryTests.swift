@@ -5,7 +5,7 @@ import Testing
 @testable import SeqLensServer
 
 /// Counts loads so tests can tell a real read from a resident hit.
-final class CountingLoader: ModelLoader {
+final class CountingLoader: ResidentModelLoader {
     let inner = EngineModelLoader(allowsSyntheticModels: true)
     let loads = Mutex(0)
     func load(_ location: ModelLocation) throws -> any ResidentModel {

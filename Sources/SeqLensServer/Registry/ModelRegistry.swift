@@ -36,10 +36,10 @@ public final class ModelRegistry: Sendable {
         var loadsFromStorage = 0
     }
 
-    private let loader: any ModelLoader
+    private let loader: any ResidentModelLoader
     private let state: Mutex<State>
 
-    public init(loader: any ModelLoader, budgetBytes: Int? = nil) {
+    public init(loader: any ResidentModelLoader, budgetBytes: Int? = nil) {
         self.loader = loader
         self.state = Mutex(State(budgetBytes: budgetBytes))
     }

@@ -81,7 +81,7 @@ extension LanguageModel: ResidentModel {
 }
 
 /// Turns a `model/load` path into a resident model.
-public protocol ModelLoader: Sendable {
+public protocol ResidentModelLoader: Sendable {
     func load(_ location: ModelLocation) throws -> any ResidentModel
     /// The identity of the files behind `location`: equal keys mean the same model.
     func key(for location: ModelLocation) -> String
@@ -90,7 +90,7 @@ public protocol ModelLoader: Sendable {
 }
 
 /// Loads models with the engine; paths starting with `synthetic:` give `SyntheticModel`s when enabled.
-public struct EngineModelLoader: ModelLoader {
+public struct EngineModelLoader: ResidentModelLoader {
     public var allowsSyntheticModels: Bool
 
     public init(allowsSyntheticModels: Bool = false) {
