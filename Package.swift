@@ -34,6 +34,7 @@ let package = Package(
                 "SeqLensServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        .executableTarget(name: "seqlens-bench", dependencies: ["SeqLensAttribution"]),
         .testTarget(name: "SeqLensTensorTests", dependencies: ["SeqLensTensor"]),
         .testTarget(name: "SeqLensCheckpointsTests", dependencies: ["SeqLensCheckpoints"]),
         .testTarget(name: "SeqLensTokenizersTests", dependencies: ["SeqLensTokenizers", "SeqLensCheckpoints"]),

@@ -2,39 +2,6 @@ import Foundation
 import SeqLensModels
 import SeqLensTensor
 
-/// A token of an attributed sequence with its id (Inseq's TokenWithId).
-public struct TokenWithID: Sendable, Equatable {
-    public var token: String
-    public var id: Int
-    public init(token: String, id: Int) {
-        self.token = token
-        self.id = id
-    }
-}
-
-/// One sequence's attribution, laid out as Inseq's FeatureAttributionSequenceOutput for a
-/// decoder-only model.
-public struct SequenceAttribution: Sendable {
-    /// The prompt's tokens.
-    public var source: [TokenWithID]
-    /// The whole sequence, prompt and continuation; a contrastive token shows as "contrast → original".
-    public var target: [TokenWithID]
-    /// (attrPosEnd, steps, W): row t, column s attributes the step predicting token
-    /// attrPosStart + s to position t; NaN where t ≥ attrPosStart + s. Nil for `dummy`.
-    public var targetAttributions: Tensor?
-    /// Step score name to one value per step.
-    public var stepScores: [String: [Float]]
-    public var attrPosStart: Int
-    public var attrPosEnd: Int
-}
-
-/// The result of an attribution call (Inseq's FeatureAttributionOutput).
-public struct AttributionResult: Sendable {
-    public var sequences: [SequenceAttribution]
-    /// What produced it: method, model, arguments (Inseq's `info`).
-    public var info: [String: String]
-}
-
 /// Runs attribution requests against a resident model.
 public struct Attributor {
     public let model: LanguageModel
@@ -45,21 +12,14 @@ public struct Attributor {
     /// may throw to cancel.
     public func attribute(
         _ request: AttributionRequest, onProgress: (Int, Int) throws -> Void = { _, _ in }
-    ) throws -> AttributionResult {
+    ) throws -> FeatureAttributionOutput {
         try validate(request)
-        var sequences: [SequenceAttribution] = []
+        var sequences: [FeatureAttributionSequenceOutput] = []
         for (index, input) in request.inputs.enumerated() {
             sequences.append(try attributeOne(request, index: index, input: input))
             try onProgress(index + 1, request.inputs.count)
         }
-        var info: [String: String] = [
-            "attribution_method": request.method.rawValue,
-            "attributed_fn": request.attributedFunction.rawValue,
-            "model_name": model.info.source,
-            "model_class": model.info.architecture,
-        ]
-        if !request.stepScores.isEmpty { info["step_scores"] = request.stepScores.map(\.rawValue).joined(separator: ",") }
-        return AttributionResult(sequences: sequences, info: info)
+        return FeatureAttributionOutput(sequenceAttributions: sequences, info: info(for: request))
     }
 
     private func validate(_ request: AttributionRequest) throws {
@@ -92,7 +52,28 @@ public struct Attributor {
         }
     }
 
-    private func attributeOne(_ request: AttributionRequest, index: Int, input: String) throws -> SequenceAttribution {
+    /// Inseq's `info` dictionary, with SeqLens's values.
+    private func info(for request: AttributionRequest) -> [String: JSONValue] {
+        var info: [String: JSONValue] = [
+            "attribution_method": .string(request.method.rawValue),
+            "attributed_fn": .string(request.attributedFunction.rawValue + "_fn"),
+            "model_name": .string(model.info.source),
+            "model_class": .string(model.info.architecture),
+            "input_texts": .array(request.inputs.map { .string($0) }),
+            "step_scores": .array(request.stepScores.map { .string($0.rawValue) }),
+            "include_eos_baseline": .bool(request.includeEOSBaseline),
+            "constrained_decoding": .bool(request.generatedTexts != nil),
+            "attribute_target": .bool(false),
+            "output_step_attributions": .bool(request.outputStepAttributions),
+            "generate_from_target_prefix": .bool(false),
+        ]
+        if let generated = request.generatedTexts { info["generated_texts"] = .array(generated.map { .string($0) }) }
+        if let start = request.attrPosStart { info["attr_pos_start"] = .int(start) }
+        if let end = request.attrPosEnd { info["attr_pos_end"] = .int(end) }
+        return info
+    }
+
+    private func attributeOne(_ request: AttributionRequest, index: Int, input: String) throws -> FeatureAttributionSequenceOutput {
         let addSpecial = !request.skipSpecialTokens
         let promptIds = model.encode(input, addSpecialTokens: addSpecial)
         guard !promptIds.isEmpty else { throw AttributionError.invalidArgument("input \(index) encodes to no tokens") }
@@ -113,8 +94,9 @@ public struct Attributor {
         guard start >= 1, start < end, end <= ids.count else {
             throw AttributionError.positionsOutOfRange(start: start, end: end, length: ids.count)
         }
-        var tokens = zip(model.tokenStrings(ids), ids).map { TokenWithID(token: $0, id: $1) }
-        let source = Array(tokens.prefix(promptIds.count))
+        var tokens = zip(model.tokenStrings(ids), ids).map { TokenWithId($0, id: $1) }
+        // Inseq's source is everything before the first attributed position.
+        let source = Array(tokens.prefix(start))
 
         // Contrastive targets and their alignment to the attributed positions.
         var contrastIds: [Int]?
@@ -130,7 +112,8 @@ public struct Attributor {
                     throw AttributionError.contrastTargetMismatch("no contrast token aligned with position \(position)")
                 }
                 if cids[c] != ids[position] {
-                    tokens[position].token = "\(model.tokenStrings([cids[c]])[0]) → \(tokens[position].token)"
+                    // Inseq's join_token_ids: "contrast → original", id −1.
+                    tokens[position] = TokenWithId("\(model.tokenStrings([cids[c]])[0]) → \(tokens[position].token)", id: -1)
                 }
             }
         }
@@ -153,7 +136,7 @@ public struct Attributor {
             let engine = GradientEngine(transformer: transformer, function: function, options: request.functionOptions)
             stepScores[function.rawValue] = try engine.values(.embeddings(embeddings), steps: steps(forcingContrastContext: true))[0]
         }
-        var attributions: Tensor?
+        var attributions: AttributionTensor?
         if request.method != .dummy {
             let engine = GradientEngine(transformer: transformer, function: request.attributedFunction,
                                         options: request.functionOptions)
@@ -166,8 +149,11 @@ public struct Attributor {
             attributions = Self.inseqLayout(output.attributions, start: start, end: end)
             if let deltas = output.deltas { stepScores["deltas"] = deltas }
         }
-        return SequenceAttribution(source: source, target: tokens, targetAttributions: attributions,
-                                   stepScores: stepScores, attrPosStart: start, attrPosEnd: end)
+        return FeatureAttributionSequenceOutput(
+            source: source, target: tokens, sourceAttributions: nil, targetAttributions: attributions,
+            stepScores: stepScores.mapValues { AttributionTensor(shape: [$0.count], values: $0) },
+            sequenceScores: [:], attrPosStart: start, attrPosEnd: end,
+            kind: request.method == .dummy ? .plain : .granular)
     }
 
     /// Baseline ids as Inseq makes them: UNK everywhere, except EOS positions keep EOS.
@@ -185,7 +171,7 @@ public struct Attributor {
     }
 
     /// (K, T, W) -> (end, K, W) with NaN at t ≥ position of step k.
-    static func inseqLayout(_ attributions: Tensor, start: Int, end: Int) -> Tensor {
+    static func inseqLayout(_ attributions: Tensor, start: Int, end: Int) -> AttributionTensor {
         let k = attributions.shape[0], t = attributions.shape[1], w = attributions.shape[2]
         var out = [Float](repeating: .nan, count: end * k * w)
         for s in 0..<k {
@@ -194,7 +180,7 @@ public struct Attributor {
                 for j in 0..<w { out[(position * k + s) * w + j] = attributions.scalars[(s * t + position) * w + j] }
             }
         }
-        return Tensor(shape: [end, k, w], scalars: out)
+        return AttributionTensor(shape: [end, k, w], values: out)
     }
 
     /// A site name, or a transformers module path (`transformer.h.3.mlp`, `model.layers.3`).

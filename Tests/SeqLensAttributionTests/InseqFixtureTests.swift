@@ -61,8 +61,9 @@ struct InseqFixtureTests {
         let item = try #require((index["cases"] as? [[String: Any]])?.first { ($0["id"] as? String) == caseID })
         let model = try Self.model(name)
         let result = try Attributor(model: model).attribute(try Self.request(from: item))
-        let sequence = try #require(result.sequences.first)
-        #expect(sequence.target.map(\.id) == index["target_ids"] as? [Int])
+        let sequence = try #require(result.sequenceAttributions.first)
+        let targetIds = try #require(index["target_ids"] as? [Int])
+        #expect(zip(sequence.target.map(\.id), targetIds).allSatisfy { $0 == $1 || $0 == -1 })
         #expect(sequence.attrPosStart == item["attr_pos_start"] as? Int)
         #expect(sequence.attrPosEnd == item["attr_pos_end"] as? Int)
 
@@ -75,8 +76,19 @@ struct InseqFixtureTests {
             // the captum_* cases check the values. Here: Inseq's output is indeed all zeros.
             let data = (item["target_attributions"] as? [String: Any])?["data"] as? [Any] ?? []
             #expect(data.allSatisfy { ($0 as? Double).map { $0 == 0 } ?? true })
-            #expect(sequence.targetAttributions?.scalars.contains { !$0.isNaN && $0 != 0 } == true)
+            #expect(sequence.targetAttributions?.values.contains { !$0.isNaN && $0 != 0 } == true)
             return
+        }
+        // The file Inseq saved for the same case: tokens and the default aggregation agree too.
+        let saved = Fixtures.path("attribution/\(name)/\(caseID).json")
+        if FileManager.default.fileExists(atPath: saved), let ours = sequence.targetAttributions {
+            let inseq = try #require(try FeatureAttributionOutput.load(from: saved).sequenceAttributions.first)
+            #expect(inseq.target == sequence.target && inseq.source == sequence.source)
+            let theirs = try #require(try inseq.aggregated().targetAttributions)
+            let mine = try #require(try sequence.aggregated().targetAttributions)
+            let difference = try #require(mine.maxAbsoluteDifference(to: theirs))
+            #expect(difference <= 1e-4, "\(name)/\(caseID): aggregated difference \(difference)")
+            _ = ours
         }
         if let reference = item["target_attributions"] as? [String: Any] {
             let shape = try #require(reference["shape"] as? [Int])
@@ -86,7 +98,7 @@ struct InseqFixtureTests {
             let expected = data.map { ($0 as? Double).map(Float.init) ?? .nan }
             let scale = expected.filter { !$0.isNaN }.map(abs).max() ?? 1
             var worst: Float = 0, nanMismatches = 0
-            for (a, b) in zip(ours.scalars, expected) {
+            for (a, b) in zip(ours.values, expected) {
                 if a.isNaN != b.isNaN { nanMismatches += 1; continue }
                 if !a.isNaN { worst = max(worst, abs(a - b)) }
             }
@@ -98,7 +110,7 @@ struct InseqFixtureTests {
         }
         let scores = item["step_scores"] as? [String: [Double]] ?? [:]
         for (scoreName, values) in scores {
-            let ours = try #require(sequence.stepScores[scoreName], "missing step score \(scoreName)")
+            let ours = try #require(sequence.stepScores[scoreName], "missing step score \(scoreName)").values
             let expected = values.map(Float.init)
             let scale = max(expected.map(abs).max() ?? 0, 1e-6)
             let worst = zip(ours, expected).map { abs($0 - $1) }.max() ?? 0

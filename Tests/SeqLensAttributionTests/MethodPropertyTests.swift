@@ -15,7 +15,7 @@ struct MethodPropertyTests {
     // so steep that integrated gradients converge only slowly (PyTorch in float64 agrees).
     init() throws { model = try InseqFixtureTests.model("tiny-gpt2") }
 
-    func run(_ method: AttributionMethod, configure: (inout AttributionRequest) -> Void = { _ in }) throws -> AttributionResult {
+    func run(_ method: AttributionMethod, configure: (inout AttributionRequest) -> Void = { _ in }) throws -> FeatureAttributionOutput {
         var request = AttributionRequest(inputs: [input])
         request.generatedTexts = [generated]
         request.method = method
@@ -33,7 +33,7 @@ struct MethodPropertyTests {
                 $0.methodArguments.steps = steps
                 $0.methodArguments.returnConvergenceDelta = true
             }
-            return try #require(result.sequences[0].stepScores["deltas"])
+            return try #require(result.sequenceAttributions[0].stepScores["deltas"]).values
         }
         let coarse = try deltas(4), fine = try deltas(128)
         print("\(site): deltas with 4 steps \(coarse), with 128 steps \(fine)")
@@ -43,8 +43,8 @@ struct MethodPropertyTests {
     @Test func integratedGradientsOnEmbeddingsEqualsLayerIntegratedGradientsAtEmbed() throws {
         let plain = try run(.integratedGradients) { $0.methodArguments.steps = 10 }
         let layer = try run(.layerIntegratedGradients) { $0.methodArguments.steps = 10; $0.methodArguments.layer = "embed" }
-        let a = try #require(plain.sequences[0].targetAttributions), b = try #require(layer.sequences[0].targetAttributions)
-        let worst = zip(a.scalars, b.scalars).filter { !$0.0.isNaN }.map { abs($0 - $1) }.max() ?? 0
+        let a = try #require(plain.sequenceAttributions[0].targetAttributions), b = try #require(layer.sequenceAttributions[0].targetAttributions)
+        let worst = zip(a.values, b.values).filter { !$0.0.isNaN }.map { abs($0 - $1) }.max() ?? 0
         #expect(worst < 1e-6)
     }
 
@@ -57,12 +57,12 @@ struct MethodPropertyTests {
         request.inputs = ["Free software is"]
         request.generatedTexts = ["Free software is the code"]
         let alone = try Attributor(model: model).attribute(request)
-        #expect(together.sequences[1].targetAttributions?.scalars.map { $0.isNaN ? 0 : $0 }
-                == alone.sequences[0].targetAttributions?.scalars.map { $0.isNaN ? 0 : $0 })
+        #expect(together.sequenceAttributions[1].targetAttributions?.values.map { $0.isNaN ? 0 : $0 }
+                == alone.sequenceAttributions[0].targetAttributions?.values.map { $0.isNaN ? 0 : $0 })
         // A small internal batch gives the same numbers as one pass.
         request.methodArguments.internalBatchSize = 3
         let chunked = try Attributor(model: model).attribute(request)
-        let worst = zip(chunked.sequences[0].targetAttributions!.scalars, alone.sequences[0].targetAttributions!.scalars)
+        let worst = zip(chunked.sequenceAttributions[0].targetAttributions!.values, alone.sequenceAttributions[0].targetAttributions!.values)
             .filter { !$0.0.isNaN }.map { abs($0 - $1) }.max() ?? 0
         #expect(worst < 1e-7)
     }
@@ -71,9 +71,9 @@ struct MethodPropertyTests {
         let a = try run(.gradientShap) { $0.methodArguments.seed = 7; $0.methodArguments.standardDeviation = 0.1 }
         let b = try run(.gradientShap) { $0.methodArguments.seed = 7; $0.methodArguments.standardDeviation = 0.1 }
         let c = try run(.gradientShap) { $0.methodArguments.seed = 8; $0.methodArguments.standardDeviation = 0.1 }
-        let av = a.sequences[0].targetAttributions!.scalars.map { $0.isNaN ? 0 : $0 }
-        #expect(av == b.sequences[0].targetAttributions!.scalars.map { $0.isNaN ? 0 : $0 })
-        #expect(av != c.sequences[0].targetAttributions!.scalars.map { $0.isNaN ? 0 : $0 })
+        let av = a.sequenceAttributions[0].targetAttributions!.values.map { $0.isNaN ? 0 : $0 }
+        #expect(av == b.sequenceAttributions[0].targetAttributions!.values.map { $0.isNaN ? 0 : $0 })
+        #expect(av != c.sequenceAttributions[0].targetAttributions!.values.map { $0.isNaN ? 0 : $0 })
     }
 
     @Test func badRequestsAreClearErrors() throws {

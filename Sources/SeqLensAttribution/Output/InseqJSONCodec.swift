@@ -1,0 +1,225 @@
+import Foundation
+
+/// Inseq's JSON format (inseq/utils/serialization.py, json_advanced_dumps as called by
+/// `FeatureAttributionOutput.save`): Python `json.dumps(indent=4, sort_keys=True, allow_nan=True)`;
+/// each object is {"__instance_type__": [module, class], "attributes": {...}} unless
+/// `use_primitives`; fields starting with "_" are not saved; tensors are base64 safetensors blobs.
+extension FeatureAttributionOutput {
+    private static let attributionModule = "inseq.data.attribution"
+    private static let typingModule = "inseq.utils.typing"
+
+    /// The file text that Inseq's `save(path, use_primitives=..., scores_precision=...)` writes.
+    ///
+    /// - Parameters:
+    ///   - usePrimitives: plain dictionaries without class markers; Inseq cannot load those.
+    ///   - scoresPrecision: the dtype tensors are stored in.
+    public func inseqJSON(usePrimitives: Bool = false, scoresPrecision: ScorePrecision = .float32) -> String {
+        func instance(_ module: String, _ name: String, _ attributes: [String: JSONValue]) -> JSONValue {
+            if usePrimitives { return .object(attributes) }
+            return .object([
+                "__instance_type__": .array([.string(module), .string(name)]),
+                "attributes": .object(attributes),
+            ])
+        }
+        func tensor(_ value: AttributionTensor?) -> JSONValue {
+            value.map { .string(SafetensorsBlob.encode($0, precision: scoresPrecision)) } ?? .null
+        }
+        func tokens(_ list: [TokenWithId]) -> JSONValue {
+            .array(list.map { instance(Self.typingModule, "TokenWithId", ["id": .int($0.id), "token": .string($0.token)]) })
+        }
+        let sequences = sequenceAttributions.map { sequence in
+            instance(
+                Self.attributionModule, sequence.kind.rawValue,
+                [
+                    "attr_pos_end": .int(sequence.attrPosEnd),
+                    "attr_pos_start": .int(sequence.attrPosStart),
+                    "sequence_scores": .object(sequence.sequenceScores.mapValues(tensor)),
+                    "source": tokens(sequence.source),
+                    "source_attributions": tensor(sequence.sourceAttributions),
+                    "step_scores": .object(sequence.stepScores.mapValues(tensor)),
+                    "target": tokens(sequence.target),
+                    "target_attributions": tensor(sequence.targetAttributions),
+                ])
+        }
+        let root = instance(
+            Self.attributionModule, "FeatureAttributionOutput",
+            [
+                "info": .object(info),
+                "sequence_attributions": .array(sequences),
+                "step_attributions": stepAttributions.map { .array($0) } ?? .null,
+            ])
+        return PythonJSONWriter(indent: 4).string(root)
+    }
+
+    /// Saves as Inseq's `FeatureAttributionOutput.save` does.
+    ///
+    /// - Parameters:
+    ///   - path: the file to write (e.g. "out.json").
+    ///   - overwrite: replace an existing file instead of throwing `fileExists`.
+    ///   - usePrimitives: see `inseqJSON(usePrimitives:scoresPrecision:)`.
+    ///   - splitSequences: one file per sequence, named "<path before .json>_<index>.json", with
+    ///     info's input_texts and generated_texts cut to that sequence.
+    ///   - scoresPrecision: float32 (exact) or float16.
+    /// - Throws: `AttributionOutputError.fileExists` or `.fileAccess`.
+    public func save(
+        to path: String, overwrite: Bool = false, usePrimitives: Bool = false, splitSequences: Bool = false,
+        scoresPrecision: ScorePrecision = .float32
+    ) throws(AttributionOutputError) {
+        if !overwrite && FileManager.default.fileExists(atPath: path) { throw .fileExists(path: path) }
+        var outputs: [(String, FeatureAttributionOutput)] = []
+        if splitSequences {
+            let stem = path.components(separatedBy: ".json").first ?? path
+            for (index, sequence) in sequenceAttributions.enumerated() {
+                var single = FeatureAttributionOutput(sequenceAttributions: [sequence], info: info)
+                for key in ["input_texts", "generated_texts"] {
+                    if let texts = info[key]?.arrayValue, index < texts.count { single.info[key] = .array([texts[index]]) }
+                }
+                outputs.append(("\(stem)_\(index).json", single))
+            }
+        } else {
+            outputs.append((path, self))
+        }
+        for (file, output) in outputs {
+            let text = output.inseqJSON(usePrimitives: usePrimitives, scoresPrecision: scoresPrecision)
+            do {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: file))
+            } catch {
+                throw .fileAccess(path: file, reason: error.localizedDescription)
+            }
+        }
+    }
+
+    /// Loads a file that Inseq's `save` (or SeqLens's) wrote, with or without class markers.
+    ///
+    /// - Throws: `AttributionOutputError` naming the file problem or the malformed field.
+    public static func load(from path: String) throws(AttributionOutputError) -> FeatureAttributionOutput {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw .fileAccess(path: path, reason: error.localizedDescription)
+        }
+        if data.count >= 2 && data[data.startIndex] == 0x1F && data[data.startIndex + 1] == 0x8B {
+            throw .compressedFile(path: path)
+        }
+        return try load(inseqJSON: [UInt8](data))
+    }
+
+    /// Parses the text of an Inseq attribution file.
+    public static func load(inseqJSON bytes: [UInt8]) throws(AttributionOutputError) -> FeatureAttributionOutput {
+        let root = try PythonJSONParser.parse(bytes)
+        let (_, attributes) = try unwrapInstance(root, field: "root")
+        guard let sequences = attributes["sequence_attributions"]?.arrayValue else {
+            throw .unexpectedStructure(field: "sequence_attributions", expected: "a list")
+        }
+        let info = attributes["info"]?.objectValue ?? [:]
+        var stepAttributions: [JSONValue]?
+        if let steps = attributes["step_attributions"], !steps.isNull {
+            guard let list = steps.arrayValue else {
+                throw .unexpectedStructure(field: "step_attributions", expected: "a list or null")
+            }
+            stepAttributions = list
+        }
+        var decoded: [FeatureAttributionSequenceOutput] = []
+        for (index, sequence) in sequences.enumerated() {
+            decoded.append(try decodeSequence(sequence, field: "sequence_attributions[\(index)]"))
+        }
+        return FeatureAttributionOutput(sequenceAttributions: decoded, stepAttributions: stepAttributions, info: info)
+    }
+
+    /// Splits {"__instance_type__": [module, name], "attributes": {...}} (or a plain object).
+    private static func unwrapInstance(
+        _ value: JSONValue, field: String
+    ) throws(AttributionOutputError) -> (className: String?, attributes: [String: JSONValue]) {
+        guard let object = value.objectValue else { throw .unexpectedStructure(field: field, expected: "an object") }
+        guard let type = object["__instance_type__"] else { return (nil, object) }
+        guard let pair = type.arrayValue, pair.count == 2, let name = pair[1].stringValue else {
+            throw .unexpectedStructure(field: "\(field).__instance_type__", expected: "[module, class name]")
+        }
+        return (name, object["attributes"]?.objectValue ?? [:])
+    }
+
+    private static func decodeSequence(
+        _ value: JSONValue, field: String
+    ) throws(AttributionOutputError) -> FeatureAttributionSequenceOutput {
+        let (className, attributes) = try unwrapInstance(value, field: field)
+        func tokens(_ key: String) throws(AttributionOutputError) -> [TokenWithId] {
+            guard let list = attributes[key]?.arrayValue else {
+                throw .unexpectedStructure(field: "\(field).\(key)", expected: "a list of tokens")
+            }
+            var out: [TokenWithId] = []
+            for (index, item) in list.enumerated() {
+                let (_, token) = try unwrapInstance(item, field: "\(field).\(key)[\(index)]")
+                guard let text = token["token"]?.stringValue, let id = token["id"]?.intValue else {
+                    throw .unexpectedStructure(field: "\(field).\(key)[\(index)]", expected: "{token, id}")
+                }
+                out.append(TokenWithId(text, id: id))
+            }
+            return out
+        }
+        func tensor(_ key: String) throws(AttributionOutputError) -> AttributionTensor? {
+            guard let entry = attributes[key], !entry.isNull else { return nil }
+            guard let text = entry.stringValue else {
+                throw .unexpectedStructure(field: "\(field).\(key)", expected: "a base64 safetensors string or null")
+            }
+            return try SafetensorsBlob.decode(text, field: "\(field).\(key)")
+        }
+        func tensorDictionary(_ key: String) throws(AttributionOutputError) -> [String: AttributionTensor] {
+            guard let entry = attributes[key], !entry.isNull else { return [:] }
+            guard let members = entry.objectValue else {
+                throw .unexpectedStructure(field: "\(field).\(key)", expected: "an object of tensors")
+            }
+            var out: [String: AttributionTensor] = [:]
+            for (name, item) in members {
+                guard let text = item.stringValue else {
+                    throw .unexpectedStructure(field: "\(field).\(key).\(name)", expected: "a base64 safetensors string")
+                }
+                out[name] = try SafetensorsBlob.decode(text, field: "\(field).\(key).\(name)")
+            }
+            return out
+        }
+        let source = try tokens("source")
+        let target = try tokens("target")
+        let sourceAttributions = try tensor("source_attributions")
+        let targetAttributions = try tensor("target_attributions")
+        let kind: SequenceOutputKind
+        if let className {
+            guard let known = SequenceOutputKind(rawValue: className) else {
+                throw .unexpectedStructure(field: "\(field).__instance_type__", expected: "an Inseq sequence output class, not \(className)")
+            }
+            kind = known
+        } else {
+            kind = ((sourceAttributions ?? targetAttributions)?.rank ?? 2) > 2 ? .granular : .coarse
+        }
+        let start = attributes["attr_pos_start"]?.intValue ?? 0
+        let end = attributes["attr_pos_end"]?.intValue
+        let output = FeatureAttributionSequenceOutput(
+            source: source, target: target, sourceAttributions: sourceAttributions,
+            targetAttributions: targetAttributions, stepScores: try tensorDictionary("step_scores"),
+            sequenceScores: try tensorDictionary("sequence_scores"), attrPosStart: start, attrPosEnd: end, kind: kind)
+        try output.validateShapes(field: field)
+        return output
+    }
+}
+
+extension FeatureAttributionSequenceOutput {
+    /// Checks what aggregation and rendering rely on, so that a malformed file fails at load.
+    func validateShapes(field: String) throws(AttributionOutputError) {
+        guard attrPosStart >= 0, attrPosStart <= attrPosEnd else {
+            throw .shapeMismatch("\(field): attr_pos_start \(attrPosStart), attr_pos_end \(attrPosEnd)")
+        }
+        if let tensor = sourceAttributions {
+            guard tensor.rank >= 2, tensor.shape[0] == source.count, tensor.shape[1] == stepCount else {
+                throw .shapeMismatch("\(field).source_attributions \(tensor.shape) for \(source.count) source tokens and \(stepCount) steps")
+            }
+        }
+        if let tensor = targetAttributions {
+            guard tensor.rank >= 2, tensor.shape[0] <= target.count, tensor.shape[1] == stepCount else {
+                throw .shapeMismatch("\(field).target_attributions \(tensor.shape) for \(target.count) target tokens and \(stepCount) steps")
+            }
+        }
+        for (name, scores) in stepScores where scores.shape != [stepCount] {
+            throw .shapeMismatch("\(field).step_scores.\(name) \(scores.shape) for \(stepCount) steps")
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import SeqLensAttribution
+import SeqLensModels
+import SeqLensTensor
+
+// Benchmark harness (never a timed test): prints one JSON object per measurement on stdout.
+// Usage:
+//   seqlens-bench sgemm
+//   seqlens-bench forward  MODEL TOKENS BATCH REPEATS
+//   seqlens-bench generate MODEL PROMPT_TOKENS NEW_TOKENS
+//   seqlens-bench attribute MODEL METHOD PROMPT_TOKENS NEW_TOKENS [N_STEPS]
+
+func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+func emit(_ fields: [String: Any]) {
+    let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+    fflush(nil)
+}
+
+func peakRSSBytes() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kb = Int(line.split(separator: " ").dropFirst().first { !$0.isEmpty }.map(String.init) ?? "0") ?? 0
+        return kb * 1024
+    }
+    return 0
+}
+
+func loadModel(_ argument: String) throws -> LanguageModel {
+    try LanguageModel.load(ModelLocation(argument: argument))
+}
+
+/// Deterministic pseudo-text token ids (no special tokens).
+func syntheticIds(_ count: Int, vocabulary: Int, seed: Int = 1) -> [Int] {
+    var state = UInt64(seed)
+    return (0..<count).map { _ in
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return 100 + Int((state >> 33) % UInt64(max(1, vocabulary - 200)))
+    }
+}
+
+/// FLOPs of one forward over `tokens` positions (2 per multiply-add; weights, attention, head).
+func forwardFLOPs(_ info: ModelInfo, intermediate: Int, tokens: Int, context: Int) -> Double {
+    let c = Double(info.hiddenSize), l = Double(info.layerCount)
+    let kv = Double(info.keyValueHeadCount * (info.hiddenSize / info.headCount))
+    let perToken = l * (2 * c * c * 2 + 2 * c * kv * 2 + 2 * c * Double(intermediate) * 3 + 4 * Double(context) * c)
+        + 2 * c * Double(info.vocabularySize)
+    return perToken * Double(tokens)
+}
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+guard let command = arguments.first else {
+    FileHandle.standardError.write(Data("usage: seqlens-bench sgemm|forward|generate|attribute ...\n".utf8))
+    exit(2)
+}
+do {
+    switch command {
+    case "sgemm":
+        for (m, k, n) in [(128, 576, 1536), (1024, 576, 1536), (64, 768, 3072), (1, 576, 49152)] {
+            let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
+            var c = [Float](repeating: 0, count: m * n)
+            var best = Double.infinity
+            for _ in 0..<10 {
+                let start = now()
+                a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                    BLAS.gemm(transposeA: false, transposeB: false, m: m, n: n, k: k, a: ap.baseAddress!, lda: k,
+                              b: bp.baseAddress!, ldb: n, c: cp.baseAddress!, ldc: n)
+                }}}
+                best = min(best, now() - start)
+            }
+            emit(["bench": "sgemm", "m": m, "k": k, "n": n, "gflops": 2 * Double(m * n * k) / best / 1e9])
+        }
+    case "forward":
+        let model = try loadModel(arguments[1])
+        let tokens = Int(arguments[2])!, batch = Int(arguments[3])!, repeats = Int(arguments[4])!
+        let ids = (0..<batch).map { syntheticIds(tokens, vocabulary: model.info.vocabularySize, seed: $0 + 1) }
+        let transformer = model.transformer
+        var times: [Double] = []
+        for _ in 0..<(repeats + 1) {
+            let start = now()
+            let hidden = transformer.hiddenStates(embeddings: Variable(constant: transformer.embed(ids)),
+                                                  positions: Array(0..<tokens), cache: nil, probe: nil)
+            _ = transformer.logits(reshape(hidden, [batch * tokens, model.info.hiddenSize]))
+            times.append(now() - start)
+        }
+        let best = times.dropFirst().min()!
+        let intermediate = Int(ProcessInfo.processInfo.environment["SEQLENS_BENCH_INTERMEDIATE"] ?? "1536") ?? 1536
+        let flops = forwardFLOPs(model.info, intermediate: intermediate, tokens: tokens * batch, context: tokens / 2)
+        emit(["bench": "forward", "tokens": tokens, "batch": batch, "seconds": best,
+              "tokens_per_second": Double(tokens * batch) / best, "gflops": flops / best / 1e9,
+              "peak_rss_bytes": peakRSSBytes()])
+    case "generate":
+        let model = try loadModel(arguments[1])
+        let promptTokens = Int(arguments[2])!, newTokens = Int(arguments[3])!
+        let prompt = syntheticIds(promptTokens, vocabulary: model.info.vocabularySize)
+        var options = GenerationOptions()
+        options.maxNewTokens = newTokens
+        options.stopAtEOS = false
+        _ = try model.generate(prompt: prompt, options: options)  // warm-up
+        let start = now()
+        let generation = try model.generate(prompt: prompt, options: options)
+        let seconds = now() - start
+        emit(["bench": "generate", "prompt_tokens": promptTokens, "new_tokens": generation.tokens.count,
+              "seconds": seconds, "tokens_per_second": Double(generation.tokens.count) / seconds,
+              "peak_rss_bytes": peakRSSBytes()])
+    case "attribute":
+        let model = try loadModel(arguments[1])
+        let method = AttributionMethod(rawValue: arguments[2])!
+        let promptTokens = Int(arguments[3])!, newTokens = Int(arguments[4])!
+        let prompt = syntheticIds(promptTokens, vocabulary: model.info.vocabularySize)
+        var request = AttributionRequest(inputs: [model.decode(prompt)])
+        request.method = method
+        request.generation.maxNewTokens = newTokens
+        request.generation.stopAtEOS = false
+        request.stepScores = [.probability]
+        if arguments.count > 5 { request.methodArguments.steps = Int(arguments[5])! }
+        let start = now()
+        let result = try Attributor(model: model).attribute(request)
+        let seconds = now() - start
+        let sequence = result.sequenceAttributions[0]
+        emit(["bench": "attribute", "method": method.rawValue, "prompt_tokens": promptTokens,
+              "steps": sequence.attrPosEnd - sequence.attrPosStart, "seconds": seconds,
+              "peak_rss_bytes": peakRSSBytes()])
+    default:
+        FileHandle.standardError.write(Data("unknown benchmark \(command)\n".utf8))
+        exit(2)
+    }
+} catch {
+    FileHandle.standardError.write(Data("seqlens-bench: \(error)\n".utf8))
+    exit(1)
+}
