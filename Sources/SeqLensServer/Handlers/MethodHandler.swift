@@ -1,0 +1,105 @@
+import Foundation
+import SeqLensModels
+
+/// Where a request runs.
+public enum Execution: Sendable {
+    /// On the reader thread, at once: cheap requests that only read server state.
+    case immediate
+    /// On the compute queue, one request at a time: anything that touches a model.
+    case computeQueue
+}
+
+/// A request's typed parameters, read from the JSON `params` object.
+public protocol RequestParams: Sendable {
+    /// - Throws: `RPCError` with `invalidParams`, naming the field and what was expected.
+    init(from params: ParamsReader) throws(RPCError)
+    /// The resident model the request uses: kept from eviction while the request waits.
+    var modelID: String? { get }
+}
+
+extension RequestParams {
+    public var modelID: String? { nil }
+}
+
+/// Requests without parameters.
+public struct NoParams: RequestParams {
+    public init(from params: ParamsReader) {}
+}
+
+/// One JSON-RPC method. Adding a method is one type conforming to this and one line in `builtInHandlers`.
+public protocol MethodHandler: Sendable {
+    associatedtype Params: RequestParams
+    associatedtype Result: JSONRepresentable
+    static var method: String { get }
+    static var execution: Execution { get }
+    /// - Throws: `RPCError`, `CancellationError` (answered -32800), `ModelError`, or anything else (-32603).
+    func handle(_ params: Params, context: RequestContext) throws -> Result
+}
+
+/// What a handler can use while it answers one request.
+public struct RequestContext: Sendable {
+    public let id: RequestID
+    public let environment: ServerEnvironment
+    public let cancellation: CancellationToken
+    /// Present when the request carried a `workDoneToken`.
+    public let progress: ProgressReporter?
+
+    public var registry: ModelRegistry { environment.registry }
+
+    /// - Throws: `CancellationError` once `$/cancelRequest` named this request.
+    public func checkCancellation() throws(CancellationError) { try cancellation.check() }
+}
+
+/// Server-wide state that handlers may read.
+public final class ServerEnvironment: Sendable {
+    public let registry: ModelRegistry
+    public let startedAt: Date
+    public let log: Logger
+    let queue: ComputeQueue
+
+    init(registry: ModelRegistry, queue: ComputeQueue, log: Logger) {
+        self.registry = registry
+        self.queue = queue
+        self.log = log
+        self.startedAt = Date()
+    }
+}
+
+/// A request whose parameters were read and checked, ready to run.
+struct PreparedRequest: Sendable {
+    var modelID: String?
+    var run: @Sendable (RequestContext) throws -> JSONValue
+}
+
+/// A handler with its types erased, as the dispatcher stores it.
+struct AnyMethodHandler: Sendable {
+    let method: String
+    let execution: Execution
+    let prepare: @Sendable (JSONValue?) throws(RPCError) -> PreparedRequest
+
+    init<Handler: MethodHandler>(_ handler: Handler) {
+        method = Handler.method
+        execution = Handler.execution
+        prepare = { json throws(RPCError) in
+            let params = try Handler.Params(from: ParamsReader(json))
+            return PreparedRequest(modelID: params.modelID) { context in
+                try handler.handle(params, context: context).json
+            }
+        }
+    }
+}
+
+/// Maps what a handler threw to the error the client receives.
+func rpcError(for error: any Error, id: RequestID) -> RPCError {
+    switch error {
+    case let error as RPCError: return error
+    case is CancellationError: return .cancelled(id, beforeStart: false)
+    case let error as ModelError:
+        switch error {
+        case .inputTooLong: return RPCError(.inputTooLong, error.description)
+        case .emptyInput, .tokenOutOfRange: return RPCError(.invalidParams, error.description)
+        default: return RPCError(.computationFailed, error.description)
+        }
+    default: return RPCError(.internalError, "internal error: \(error)")
+    }
+}

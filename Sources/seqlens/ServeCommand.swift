@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import SeqLensServer
+
+/// `seqlens serve`: JSON-RPC 2.0 on stdin/stdout with LSP-style framing (see protocol/README.md).
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the daemon: JSON-RPC 2.0 over stdin/stdout with Content-Length framing.",
+        discussion: """
+            Only protocol messages are written to standard output; logs go to standard error.
+            Set SEQLENS_SYNTHETIC_MODELS=1 to allow 'synthetic:' model paths (a test hook).
+            """)
+
+    @Option(help: "Most bytes resident models may hold, e.g. 2G, 512M or 1000000 (default: no limit).")
+    var memoryBudget: ByteCount?
+
+    @Option(help: "How much to log on standard error.")
+    var logLevel: LogLevel = .warning
+
+    @Option(help: ArgumentHelp("Largest message body accepted, in bytes.", visibility: .hidden))
+    var maxMessageBytes: ByteCount = ByteCount(bytes: 256 << 20)
+
+    func run() throws {
+        let output = try StandardOutputGuard.claimStandardOutput()
+        let configuration = ServerConfiguration(
+            memoryBudgetBytes: memoryBudget?.bytes, logLevel: logLevel,
+            allowsSyntheticModels: ProcessInfo.processInfo.environment["SEQLENS_SYNTHETIC_MODELS"] == "1",
+            maximumMessageBytes: maxMessageBytes.bytes)
+        let status = Server(configuration: configuration, output: output).serve(input: STDIN_FILENO)
+        if status != 0 { throw ExitCode(status) }
+    }
+}
+
+extension LogLevel: ExpressibleByArgument {}
+
+/// A size in bytes given as an integer with an optional K, M, G (powers of 1024) suffix.
+struct ByteCount: ExpressibleByArgument {
+    var bytes: Int
+
+    init(bytes: Int) { self.bytes = bytes }
+
+    init?(argument: String) {
+        let text = argument.uppercased().replacingOccurrences(of: "IB", with: "").replacingOccurrences(of: "B", with: "")
+        let scales: [Character: Double] = ["K": 1024, "M": 1024 * 1024, "G": 1024 * 1024 * 1024]
+        var number = Substring(text)
+        var scale = 1.0
+        if let last = text.last, let factor = scales[last] {
+            scale = factor
+            number = text.dropLast()
+        }
+        guard let value = Double(number), value >= 0, (value * scale) < Double(Int.max) else { return nil }
+        bytes = Int(value * scale)
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+
+@testable import SeqLensServer
+
+/// protocol/seqlens.openrpc.json against the examples and against what the real daemon says.
+@Suite struct ProtocolSpecTests {
+    let spec: ProtocolSpecification
+
+    init() throws { spec = try ProtocolSpecification() }
+
+    static var exampleFiles: [String] {
+        let folder = PackagePaths.root.appendingPathComponent("protocol/examples")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        return names.filter { $0.hasSuffix(".json") }.sorted()
+    }
+
+    @Test func theSpecDocumentsEveryMethodAndErrorCodeTheServerHas() {
+        let requests = Set(spec.methods.filter { $0.value["x-notification"] != .bool(true) }.keys)
+        let server = InProcessDaemon()
+        server.initialize()
+        #expect(requests == Set(server.server.methodNames))
+        #expect(Set(spec.methods.keys).isSuperset(of: ServerInfo.clientNotifications + ServerInfo.serverNotifications))
+        let codes: [ErrorCode] = [
+            .parseError, .invalidRequest, .methodNotFound, .invalidParams, .internalError, .serverNotInitialized,
+            .requestCancelled, .modelNotFound, .modelLoadFailed, .memoryBudgetExceeded, .inputTooLong, .computationFailed,
+        ]
+        #expect(Set(spec.errorCodes.values) == Set(codes.map(\.rawValue)))
+        #expect(server.shutdown() == 0)
+    }
+
+    @Test func thereAreExamples() {
+        #expect(Self.exampleFiles.count >= 5)
+    }
+
+    @Test(arguments: exampleFiles)
+    func everyExampleMessageConformsToTheSpec(file: String) throws {
+        let url = PackagePaths.root.appendingPathComponent("protocol/examples/\(file)")
+        let example = try JanssonCodec.decode(Array(try Data(contentsOf: url))).value
+        let messages = try #require(example["messages"]?.arrayValue)
+        #expect(!messages.isEmpty)
+        var requests: [JSONValue: String] = [:]
+        for entry in messages {
+            let sender = try #require(entry["from"]?.stringValue)
+            // Bytes that are not a message at all, shown as text.
+            if entry["raw"] != nil { continue }
+            let message = try #require(entry["message"])
+            let problems = spec.problems(message, from: sender, requests: &requests)
+            if entry["invalid"] == .bool(true) {
+                #expect(!problems.isEmpty, "\(file): \(message) is marked invalid but conforms")
+            } else {
+                #expect(problems.isEmpty, "\(file): \(message): \(problems)")
+            }
+        }
+    }
+
+    @Test func theSchemasRejectWhatTheyShould() {
+        var requests: [JSONValue: String] = [2: "model/list"]
+        let extraField: JSONValue = ["jsonrpc": "2.0", "id": 2, "result": ["models": [], "extra": 1]]
+        #expect(!spec.problems(extraField, from: "server", requests: &requests).isEmpty)
+        let wrongType: JSONValue = ["jsonrpc": "2.0", "id": 3, "method": "tokenize", "params": ["model": "m", "texts": [1]]]
+        #expect(!spec.problems(wrongType, from: "client", requests: &requests).isEmpty)
+        let undocumented: JSONValue = ["jsonrpc": "2.0", "id": 2, "error": ["code": -32099, "message": "x"]]
+        #expect(!spec.problems(undocumented, from: "server", requests: &requests).isEmpty)
+    }
+
+    /// Every method and several errors, from the real binary; every message it sends must conform.
+    @Test func realDaemonResponsesConformToTheSpec() throws {
+        let daemon = try DaemonProcess()
+        let client = daemon.client
+        var sent: [JSONValue: String] = [:]
+        var replies: [JSONValue] = []
+        func exchange(_ method: String, _ params: JSONValue?) {
+            let id = client.request(method, params)
+            sent[.integer(id)] = method
+            if let reply = client.response(to: id, onNotification: { replies.append($0) }) { replies.append(reply) }
+        }
+        exchange("model/list", nil)  // before initialize: -32002
+        exchange("initialize", ["processId": .integer(Int(getpid())), "clientInfo": ["name": "tests"], "initializationOptions": ["memoryBudgetBytes": 100_000_000]])
+        client.notify("initialized", [:])
+        exchange("model/load", ["path": "synthetic:a", "id": "a"])
+        exchange("model/load", ["path": "synthetic:a"])
+        exchange("model/load", ["path": "synthetic:b?memory=4096&maxPositions=32"])
+        exchange("model/load", ["path": "/no/such/model.gguf"])
+        exchange("model/load", ["path": "synthetic:huge?memory=1000000000"])
+        exchange("model/list", nil)
+        exchange("server/status", nil)
+        exchange("tokenize", ["model": "a", "texts": ["hello", "é"], "addSpecialTokens": false])
+        exchange("tokenize", ["model": "zzz", "texts": ["x"]])
+        exchange("detokenize", ["model": "a", "ids": [[104, 105]], "skipSpecialTokens": true])
+        exchange("generate", ["model": "a", "inputs": ["ab", "c"], "maxNewTokens": 3, "returnTopK": 2, "returnPromptTokens": true, "workDoneToken": "p"])
+        exchange("generate", ["model": "synthetic:b", "inputs": [.string(String(repeating: "x", count: 40))]])
+        exchange("generate", ["model": "a", "inputs": ["x"], "topP": 3])
+        exchange("model/unload", ["model": "synthetic:b"])
+        exchange("nope", [:])
+        exchange("shutdown", nil)
+        client.notify("exit")
+        #expect(daemon.waitForExit() == 0)
+        #expect(replies.count >= 18)
+        let codes = Set(replies.compactMap { $0["error"]?["code"]?.intValue })
+        #expect(codes == [-32002, -32011, -32012, -32010, -32013, -32602, -32601])
+        for reply in replies {
+            let problems = spec.problems(reply, from: "server", requests: &sent)
+            #expect(problems.isEmpty, "\(reply): \(problems)")
+        }
+    }
+}

@@ -1,0 +1,21 @@
+"""Python client for the SeqLens daemon (`seqlens serve`), standard library only.
+
+    with SeqLens() as lens:
+        model = lens.load_model("default")
+        print(lens.generate(model.id, ["Hello"], max_new_tokens=5)[0].text)
+"""
+
+from .client import PendingRequest, SeqLens, find_binary
+from .errors import (
+    ComputationFailed, DaemonExited, InputTooLong, InternalError, InvalidParams, InvalidRequest,
+    MemoryBudgetExceeded, MethodNotFound, ModelLoadFailed, ModelNotFound, ParseError, RequestCancelled,
+    SeqLensError, ServerNotInitialized,
+)
+from .types import Encoding, GeneratedToken, Generation, ModelInfo, Progress, TokenProbability
+
+__all__ = [
+    "SeqLens", "PendingRequest", "find_binary", "SeqLensError", "ParseError", "InvalidRequest", "MethodNotFound",
+    "InvalidParams", "InternalError", "ServerNotInitialized", "RequestCancelled", "ModelNotFound", "ModelLoadFailed",
+    "MemoryBudgetExceeded", "InputTooLong", "ComputationFailed", "DaemonExited", "Encoding", "GeneratedToken",
+    "Generation", "ModelInfo", "Progress", "TokenProbability",
+]
