@@ -33,6 +33,11 @@ public final class LanguageModel: @unchecked Sendable {
         generationDefaults = loaded.generationDefaults
     }
 
+    /// `model_type` / `general.architecture` values this build runs.
+    public static let supportedArchitectures = ArchitectureRegistry.supported
+    /// Checkpoint formats `load` reads.
+    public static let supportedFormats = ["safetensors", "safetensors-sharded", "gguf"]
+
     /// Loads weights, configuration and tokenizer.
     /// - Throws: `ModelError` or the checkpoint's or tokenizer's error, naming the problem.
     public static func load(_ location: ModelLocation) throws -> LanguageModel {

@@ -27,6 +27,22 @@ public struct ModelInfo: Sendable, Equatable {
     public var specialTokens: [String: Int]
     /// Resolved file or folder the weights came from.
     public var source: String
+
+    public init(
+        architecture: String, layerCount: Int, headCount: Int, keyValueHeadCount: Int, hiddenSize: Int,
+        vocabularySize: Int, maxPositions: Int, memoryBytes: Int, specialTokens: [String: Int], source: String
+    ) {
+        self.architecture = architecture
+        self.layerCount = layerCount
+        self.headCount = headCount
+        self.keyValueHeadCount = keyValueHeadCount
+        self.hiddenSize = hiddenSize
+        self.vocabularySize = vocabularySize
+        self.maxPositions = maxPositions
+        self.memoryBytes = memoryBytes
+        self.specialTokens = specialTokens
+        self.source = source
+    }
 }
 
 /// Decoding settings, with transformers' names and defaults.
@@ -86,4 +102,11 @@ public struct Generation: Sendable {
     /// The decoded continuation (prompt excluded).
     public var text: String
     public var stopReason: StopReason
+
+    public init(promptIds: [Int], tokens: [GeneratedToken], text: String, stopReason: StopReason) {
+        self.promptIds = promptIds
+        self.tokens = tokens
+        self.text = text
+        self.stopReason = stopReason
+    }
 }
