@@ -34,9 +34,11 @@ public struct Variable {
 public final class Tape {
     /// Maps the output cotangent to one cotangent per input (nil where the input is a constant).
     public typealias Pullback = (Tensor) -> [Tensor?]
+    /// A pullback that may skip the rows a `RowSupport` declares zero.
+    public typealias SupportAwarePullback = (Tensor, RowSupport?) -> [Tensor?]
 
     private var inputs: [[Int]] = []
-    private var pullbacks: [Pullback?] = []
+    private var pullbacks: [SupportAwarePullback?] = []
     private var shapes: [[Int]] = []
 
     public init() {}
@@ -54,13 +56,20 @@ public final class Tape {
     public static func record(
         _ value: Tensor, from operands: [Variable], pullback: @escaping Pullback
     ) -> Variable {
+        record(value, from: operands, supportAwarePullback: { cotangent, _ in pullback(cotangent) })
+    }
+
+    /// Records an op whose pullback can use the row support of the backward pass.
+    public static func record(
+        _ value: Tensor, from operands: [Variable], supportAwarePullback pullback: @escaping SupportAwarePullback
+    ) -> Variable {
         guard let tape = operands.first(where: { $0.isTracked })?.tape else {
             return Variable(constant: value)
         }
         return tape.append(value, inputs: operands.map { $0.tape === tape ? $0.node : -1 }, pullback: pullback)
     }
 
-    private func append(_ value: Tensor, inputs operandNodes: [Int], pullback: Pullback?) -> Variable {
+    private func append(_ value: Tensor, inputs operandNodes: [Int], pullback: SupportAwarePullback?) -> Variable {
         let node = pullbacks.count
         inputs.append(operandNodes)
         pullbacks.append(pullback)
@@ -75,7 +84,8 @@ public final class Tape {
     ///   - seeds: pairs of a recorded variable and its cotangent, shaped `[K] + variable.shape`
     ///     with the same K throughout.
     ///   - targets: variables whose cotangents to return (`[K] + shape`, zeros if unreached).
-    public func gradients(seeds: [(Variable, Tensor)], wrt targets: [Variable]) -> [Tensor] {
+    ///   - support: which rows of each slice can be nonzero; ops may skip the others.
+    public func gradients(seeds: [(Variable, Tensor)], wrt targets: [Variable], support: RowSupport? = nil) -> [Tensor] {
         precondition(!seeds.isEmpty, "no seed cotangent")
         let leading = seeds[0].1.shape[0]
         var cotangents = [Tensor?](repeating: nil, count: pullbacks.count)
@@ -91,7 +101,7 @@ public final class Tape {
         while node >= max(lowest, 0) {
             defer { node -= 1 }
             guard let pullback = pullbacks[node], let cotangent = cotangents[node] else { continue }
-            let inputCotangents = pullback(cotangent)
+            let inputCotangents = pullback(cotangent, support)
             if !wanted.contains(node) { cotangents[node] = nil }
             for (input, inputCotangent) in zip(inputs[node], inputCotangents) {
                 guard input >= 0, let inputCotangent else { continue }
@@ -102,5 +112,27 @@ public final class Tape {
             precondition(target.tape === self, "target variable is not on this tape")
             return cotangents[target.node] ?? Tensor(zeros: [leading] + shapes[target.node])
         }
+    }
+}
+
+/// Which rows of the cotangents can be nonzero, so that pullbacks skip the rest.
+///
+/// Attribution seeds slice k at position p_k − 1 of a causal model: through every op, the
+/// cotangent rows of positions ≥ p_k stay exactly zero. Activations shaped (B, T, ...) with
+/// T = `positions` then need only their first `lengths[k]` positions computed for slice k.
+public struct RowSupport: Sendable, Equatable {
+    /// The length T of the position axis (axis 1 of (B, T, ...) activations).
+    public let positions: Int
+    /// Per cotangent slice, how many leading positions can be nonzero.
+    public let lengths: [Int]
+
+    public init(positions: Int, lengths: [Int]) {
+        self.positions = positions
+        self.lengths = lengths.map { min(max($0, 0), positions) }
+    }
+
+    /// The support for an activation of `shape` under `slices` cotangents, when it applies.
+    func applies(to shape: [Int], slices: Int) -> Bool {
+        shape.count == 3 && shape[1] == positions && lengths.count == slices
     }
 }

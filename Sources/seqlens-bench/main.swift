@@ -71,6 +71,26 @@ do {
             }
             emit(["bench": "sgemm", "m": m, "k": k, "n": n, "gflops": 2 * Double(m * n * k) / best / 1e9])
         }
+    case "gemv":
+        // The LM head of one generated token: W (V × C) times x (C).
+        let v = 49152, c = 576
+        let w = [Float](repeating: 0.5, count: v * c), x = [Float](repeating: 0.25, count: c)
+        var y = [Float](repeating: 0, count: v)
+        for (name, run) in [
+            ("gemv", { (wp: UnsafePointer<Float>, xp: UnsafePointer<Float>, yp: UnsafeMutablePointer<Float>) in
+                BLAS.gemv(transpose: false, rows: v, columns: c, a: wp, lda: c, x: xp, y: yp) }),
+            ("gemm_m1", { (wp: UnsafePointer<Float>, xp: UnsafePointer<Float>, yp: UnsafeMutablePointer<Float>) in
+                BLAS.gemm(transposeA: false, transposeB: true, m: 1, n: v, k: c, a: xp, lda: c, b: wp, ldb: c, c: yp, ldc: v) }),
+        ] {
+            var best = Double.infinity
+            for _ in 0..<10 {
+                let start = now()
+                w.withUnsafeBufferPointer { wp in x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+                    run(wp.baseAddress!, xp.baseAddress!, yp.baseAddress!) }}}
+                best = min(best, now() - start)
+            }
+            emit(["bench": name, "milliseconds": best * 1000, "gigabytes_per_second": Double(v * c * 4) / best / 1e9])
+        }
     case "forward":
         let model = try loadModel(arguments[1])
         let tokens = Int(arguments[2])!, batch = Int(arguments[3])!, repeats = Int(arguments[4])!

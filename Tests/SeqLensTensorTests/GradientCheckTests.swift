@@ -181,3 +181,36 @@ struct ForwardValueTests {
         #expect(y.value.scalars == [1.5, 2, 3])
     }
 }
+
+@Suite("Row support: skipping rows that must be zero changes nothing")
+struct RowSupportTests {
+    @Test func truncatedBackwardEqualsFullBackward() {
+        var random = TestRandom(seed: 3)
+        let b = 2, t = 5, c = 8, heads = 2
+        let x = random.tensor([b, t, c])
+        let wq = random.tensor([c, c]), wk = random.tensor([c, c]), wv = random.tensor([c, c]), wo = random.tensor([c, c])
+        let lengths = [3, 5, 1]
+        func forward(_ tape: Tape) -> (Variable, Variable) {
+            let input = tape.variable(x)
+            let q = Linear(weight: wq, bias: nil, transposed: true)(input)
+            let k = Linear(weight: wk, bias: nil, transposed: false)(input)
+            let v = Linear(weight: wv, bias: nil, transposed: true)(input)
+            let a = causalAttention(query: q, key: k, value: v, queryHeads: heads, keyValueHeads: heads, offset: 0, scale: 0.5)
+            return (input, Linear(weight: wo, bias: nil, transposed: true)(geluTanh(a.output)))
+        }
+        // Slice k is seeded only at position lengths[k] − 1, as attribution does.
+        var seed = Tensor(zeros: [lengths.count, b, t, c])
+        for (k, length) in lengths.enumerated() {
+            for batch in 0..<b { for j in 0..<c { seed.scalars[((k * b + batch) * t + length - 1) * c + j] = random.next() } }
+        }
+        let fullTape = Tape(), supportedTape = Tape()
+        let (fullInput, fullOutput) = forward(fullTape)
+        let (supportedInput, supportedOutput) = forward(supportedTape)
+        let full = fullTape.gradients(seeds: [(fullOutput, seed)], wrt: [fullInput])[0]
+        let supported = supportedTape.gradients(seeds: [(supportedOutput, seed)], wrt: [supportedInput],
+                                                support: RowSupport(positions: t, lengths: lengths))[0]
+        let worst = zip(full.scalars, supported.scalars).map { abs($0 - $1) }.max() ?? 0
+        #expect(worst < 1e-6)
+        #expect(full.scalars.contains { $0 != 0 })
+    }
+}

@@ -98,7 +98,10 @@ struct GradientEngine {
                 }
             }
         }
-        let gradients = tape.gradients(seeds: [(hidden, Tensor(shape: [k, b, t, c], scalars: seed))], wrt: [leaf])[0]
+        // Causality: slice k's cotangents vanish at positions ≥ its step's position.
+        let support = RowSupport(positions: t, lengths: steps.map(\.position))
+        let gradients = tape.gradients(seeds: [(hidden, Tensor(shape: [k, b, t, c], scalars: seed))], wrt: [leaf],
+                                       support: support)[0]
         return Result(gradients: gradients, input: leaf.value, values: values)
     }
 

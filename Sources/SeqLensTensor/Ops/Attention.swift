@@ -66,8 +66,10 @@ public func causalAttention(
     }
     let pattern = probabilities
     let qv = query.value.scalars, kv = key.value.scalars, vv = value.value.scalars
-    let output = Tape.record(Tensor(shape: query.shape, scalars: out), from: [query, key, value]) { cotangent in
+    let output = Tape.record(Tensor(shape: query.shape, scalars: out), from: [query, key, value]) { cotangent, support in
         let slices = cotangent.shape[0]
+        // Queries (and so keys) past a slice's support have zero cotangent: skip them.
+        let truncates = offset == 0 && (support?.applies(to: query.shape, slices: slices) ?? false)
         var dq = [Float](repeating: 0, count: slices * qv.count)
         var dk = [Float](repeating: 0, count: slices * kv.count)
         var dv = [Float](repeating: 0, count: slices * vv.count)
@@ -78,6 +80,10 @@ public func causalAttention(
             dq.withUnsafeMutableBufferPointer { dQ in dk.withUnsafeMutableBufferPointer { dK in
             dv.withUnsafeMutableBufferPointer { dV in dp.withUnsafeMutableBufferPointer { dP in
                 for slice in 0..<slices {
+                    // m query rows and n keys take part (all of them without a support).
+                    let m = truncates ? support!.lengths[slice] : t
+                    let n = truncates ? m : s
+                    if m == 0 { continue }
                     for batch in 0..<b {
                         for h in 0..<hq {
                             let kvh = h / group
@@ -86,25 +92,25 @@ public func causalAttention(
                             let dOh = dO.baseAddress! + slice * qv.count + qOffset
                             let ph = p.baseAddress! + (batch * hq + h) * t * s
                             // dV += Pᵀ dO   (S, D)
-                            BLAS.gemm(transposeA: true, transposeB: false, m: s, n: d, k: t,
+                            BLAS.gemm(transposeA: true, transposeB: false, m: n, n: d, k: m,
                                       a: ph, lda: s, b: dOh, ldb: qStride, beta: 1,
                                       c: dV.baseAddress! + slice * vv.count + kvOffset, ldc: kvStride)
                             // dP = dO Vᵀ   (T, S)
-                            BLAS.gemm(transposeA: false, transposeB: true, m: t, n: s, k: d,
+                            BLAS.gemm(transposeA: false, transposeB: true, m: m, n: n, k: d,
                                       a: dOh, lda: qStride, b: v.baseAddress! + kvOffset, ldb: kvStride,
                                       c: dP.baseAddress!, ldc: s)
                             // dScores = P ⊙ (dP − rowsum(P ⊙ dP)) · scale
-                            for row in 0..<t {
+                            for row in 0..<m {
                                 let pr = ph + row * s, dr = dP.baseAddress! + row * s
                                 var dot: Float = 0
-                                for j in 0..<s { dot += pr[j] * dr[j] }
-                                for j in 0..<s { dr[j] = pr[j] * (dr[j] - dot) * scale }
+                                for j in 0..<n { dot += pr[j] * dr[j] }
+                                for j in 0..<n { dr[j] = pr[j] * (dr[j] - dot) * scale }
                             }
                             // dQ = dScores K   (T, D);  dK += dScoresᵀ Q   (S, D)
-                            BLAS.gemm(transposeA: false, transposeB: false, m: t, n: d, k: s,
+                            BLAS.gemm(transposeA: false, transposeB: false, m: m, n: d, k: n,
                                       a: dP.baseAddress!, lda: s, b: k.baseAddress! + kvOffset, ldb: kvStride,
                                       c: dQ.baseAddress! + slice * qv.count + qOffset, ldc: qStride)
-                            BLAS.gemm(transposeA: true, transposeB: false, m: s, n: d, k: t,
+                            BLAS.gemm(transposeA: true, transposeB: false, m: n, n: d, k: m,
                                       a: dP.baseAddress!, lda: s, b: q.baseAddress! + qOffset, ldb: qStride, beta: 1,
                                       c: dK.baseAddress! + slice * kv.count + kvOffset, ldc: kvStride)
                         }

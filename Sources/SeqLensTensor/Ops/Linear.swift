@@ -36,27 +36,70 @@ public struct Linear: Sendable {
         x.value.scalars.withUnsafeBufferPointer { xs in
             weight.scalars.withUnsafeBufferPointer { w in
                 out.withUnsafeMutableBufferPointer { o in
-                    BLAS.gemm(transposeA: false, transposeB: transposed, m: rows, n: outSize, k: inSize,
-                              a: xs.baseAddress!, lda: inSize, b: w.baseAddress!, ldb: transposed ? inSize : outSize,
-                              beta: bias == nil ? 0 : 1, c: o.baseAddress!, ldc: outSize)
+                    if rows == 1 {
+                        // y = W x for [out, in] storage, Wᵀ x for [in, out].
+                        BLAS.gemv(transpose: !transposed, rows: weight.shape[0], columns: weight.shape[1],
+                                  a: w.baseAddress!, lda: weight.shape[1], x: xs.baseAddress!,
+                                  beta: bias == nil ? 0 : 1, y: o.baseAddress!)
+                    } else {
+                        BLAS.gemm(transposeA: false, transposeB: transposed, m: rows, n: outSize, k: inSize,
+                                  a: xs.baseAddress!, lda: inSize, b: w.baseAddress!, ldb: transposed ? inSize : outSize,
+                                  beta: bias == nil ? 0 : 1, c: o.baseAddress!, ldc: outSize)
+                    }
                 }
             }
         }
         let outShape = Array(x.shape.dropLast()) + [outSize]
-        return Tape.record(Tensor(shape: outShape, scalars: out), from: [x]) { cotangent in
-            // dX = dY·Wᵀ for all K·rows at once: one GEMM however many cotangents.
-            let cotRows = cotangent.count / outSize
-            var dx = [Float](repeating: 0, count: cotRows * inSize)
+        return Tape.record(Tensor(shape: outShape, scalars: out), from: [x]) { cotangent, support in
+            let slices = cotangent.shape[0]
+            var dx = [Float](repeating: 0, count: slices * x.value.count)
             cotangent.scalars.withUnsafeBufferPointer { dy in
                 weight.scalars.withUnsafeBufferPointer { w in
                     dx.withUnsafeMutableBufferPointer { d in
-                        BLAS.gemm(transposeA: false, transposeB: !transposed, m: cotRows, n: inSize, k: outSize,
-                                  a: dy.baseAddress!, lda: outSize, b: w.baseAddress!, ldb: transposed ? inSize : outSize,
-                                  c: d.baseAddress!, ldc: inSize)
+                        // dX = dY·Wᵀ for every active row of every slice: one GEMM however many cotangents.
+                        func product(_ rows: Int, _ from: UnsafePointer<Float>, _ to: UnsafeMutablePointer<Float>) {
+                            BLAS.gemm(transposeA: false, transposeB: !transposed, m: rows, n: inSize, k: outSize,
+                                      a: from, lda: outSize, b: w.baseAddress!, ldb: transposed ? inSize : outSize,
+                                      c: to, ldc: inSize)
+                        }
+                        guard let support, support.applies(to: inShape, slices: slices) else {
+                            product(slices * rows, dy.baseAddress!, d.baseAddress!)
+                            return
+                        }
+                        // Gather the rows that can be nonzero, multiply once, scatter back.
+                        let b = inShape[0], t = inShape[1]
+                        let active = support.lengths.reduce(0) { $0 + $1 * b }
+                        var packed = [Float](repeating: 0, count: active * outSize)
+                        var result = [Float](repeating: 0, count: active * inSize)
+                        packed.withUnsafeMutableBufferPointer { pk in
+                            var row = 0
+                            for s in 0..<slices {
+                                let length = support.lengths[s]
+                                for batch in 0..<b where length > 0 {
+                                    let source = dy.baseAddress! + ((s * b + batch) * t) * outSize
+                                    (pk.baseAddress! + row * outSize).update(from: source, count: length * outSize)
+                                    row += length
+                                }
+                            }
+                        }
+                        packed.withUnsafeBufferPointer { pk in
+                            result.withUnsafeMutableBufferPointer { r in product(active, pk.baseAddress!, r.baseAddress!) }
+                        }
+                        result.withUnsafeBufferPointer { r in
+                            var row = 0
+                            for s in 0..<slices {
+                                let length = support.lengths[s]
+                                for batch in 0..<b where length > 0 {
+                                    let target = d.baseAddress! + ((s * b + batch) * t) * inSize
+                                    target.update(from: r.baseAddress! + row * inSize, count: length * inSize)
+                                    row += length
+                                }
+                            }
+                        }
                     }
                 }
             }
-            return [Tensor(shape: [cotangent.shape[0]] + inShape, scalars: dx)]
+            return [Tensor(shape: [slices] + inShape, scalars: dx)]
         }
     }
 }
