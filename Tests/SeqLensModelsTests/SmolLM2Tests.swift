@@ -50,6 +50,24 @@ struct SmolLM2Tests {
         #expect(worst <= 1e-3)
     }
 
+    @Test func fullLogitsWhereRecorded() throws {
+        guard Fixtures.smolLM2 != nil else { return }
+        let model = try #require(Self.model)
+        var checked = 0
+        for item in try cases() {
+            guard let expected = item["logits"] as? [Double], expected.count == model.info.vocabularySize,
+                  let ids = item["input_ids"] as? [Int] else { continue }
+            let logits = try model.logits(ids)
+            let v = model.info.vocabularySize
+            let last = logits.scalars[((ids.count - 1) * v)...]
+            let worst = zip(last, expected).map { abs($0 - Float($1)) }.max() ?? 0
+            print("SmolLM2: max |logit difference| over the vocabulary for \(item["prompt"] ?? "") = \(worst)")
+            #expect(worst <= 5e-3)
+            checked += 1
+        }
+        #expect(checked >= 2)
+    }
+
     @Test func capitalOfFranceIsParis() throws {
         guard Fixtures.smolLM2 != nil else { return }
         let model = try #require(Self.model)

@@ -64,10 +64,12 @@ extension StepFunction {
     func evaluate(_ context: StepContext, options: StepFunctionOptions, withGradient: Bool) throws -> StepValue {
         let z = context.logits, y = context.target
         func softmax(_ v: [Float]) -> [Float] {
+            // A Double sum: in Float, the tens of thousands of tiny tail terms would vanish
+            // against the head of the distribution and bias every probability upwards.
             let m = v.max() ?? 0
             var e = v.map { expf($0 - m) }
-            let s = e.reduce(0, +)
-            for i in e.indices { e[i] /= s }
+            let s = e.reduce(0.0) { $0 + Double($1) }
+            for i in e.indices { e[i] = Float(Double(e[i]) / s) }
             return e
         }
         guard !isContrastive || context.contrastTarget != nil else { throw AttributionError.missingContrast(rawValue) }
@@ -179,12 +181,12 @@ enum KLFilter {
             // stays <= 1 − top_p, keeping at least minTokensToKeep.
             let ascending = z.indices.sorted { z[$0] < z[$1] }
             let m = z.max() ?? 0
-            let total = z.reduce(Float(0)) { $0 + expf($1 - m) }
-            var cumulative: Float = 0
+            let total = z.reduce(0.0) { $0 + Double(expf($1 - m)) }
+            var cumulative = 0.0
             var removed = Set<Int>()
             for (rank, index) in ascending.enumerated() {
-                cumulative += expf(z[index] - m) / total
-                if cumulative <= 1 - topP && rank < ascending.count - minTokensToKeep { removed.insert(index) }
+                cumulative += Double(expf(z[index] - m)) / total
+                if cumulative <= Double(1 - topP) && rank < ascending.count - minTokensToKeep { removed.insert(index) }
             }
             kept = kept.filter { !removed.contains($0) }
         }

@@ -48,11 +48,12 @@ struct Sampler {
         return best
     }
 
+    /// Softmax with a Double sum (in Float the vocabulary's tail would be lost against its head).
     static func softmax(_ values: [Float]) -> [Float] {
         let maximum = values.max() ?? 0
         var exps = values.map { expf($0 - maximum) }
-        let sum = exps.reduce(0, +)
-        for i in exps.indices { exps[i] /= sum }
+        let sum = exps.reduce(0.0) { $0 + Double($1) }
+        for i in exps.indices { exps[i] = Float(Double(exps[i]) / sum) }
         return exps
     }
 }

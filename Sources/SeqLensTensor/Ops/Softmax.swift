@@ -9,13 +9,14 @@ func softmaxRow(_ row: UnsafeMutablePointer<Float>, width: Int) {
         for i in 0..<width { row[i] = 0 }
         return
     }
-    var sum: Float = 0
+    // Double sum: over a vocabulary, Float would drop the small tail terms.
+    var sum: Double = 0
     for i in 0..<width {
         let e = expf(row[i] - maximum)
         row[i] = e
-        sum += e
+        sum += Double(e)
     }
-    let inverse = 1 / sum
+    let inverse = Float(1 / sum)
     for i in 0..<width { row[i] *= inverse }
 }
 
@@ -55,9 +56,9 @@ public func logSoftmax(_ x: Variable) -> Variable {
                 let row = o.baseAddress! + r * n
                 var maximum = -Float.infinity
                 for i in 0..<n { maximum = max(maximum, row[i]) }
-                var sum: Float = 0
-                for i in 0..<n { sum += expf(row[i] - maximum) }
-                let logSum = maximum + logf(sum)
+                var sum: Double = 0
+                for i in 0..<n { sum += Double(expf(row[i] - maximum)) }
+                let logSum = maximum + Float(log(sum))
                 for i in 0..<n {
                     row[i] -= logSum
                     p[r * n + i] = expf(row[i])

@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+@testable import SeqLensAttribution
+import SeqLensModels
+
+/// SmolLM2 (the real default model) against Inseq on transformers reading the same GGUF
+/// (Tests/Fixtures/smollm2-attribution, from scripts/fixtures/make_smollm2_attribution_fixtures.py):
+/// attributions within 1e-3 × max |reference|, NaN where Inseq has NaN, step scores within 1e-3.
+@Suite("SmolLM2 attributions equal Inseq's", .serialized)
+struct SmolLM2AttributionTests {
+    static let model: LanguageModel? = Fixtures.smolLM2.flatMap { try? LanguageModel.load(.path($0)) }
+
+    static var caseIDs: [String] {
+        guard let index = try? Fixtures.json("smollm2-attribution/index.json"),
+              let cases = index["cases"] as? [[String: Any]] else { return [] }
+        return cases.compactMap { $0["id"] as? String }
+    }
+
+    @Test(arguments: caseIDs)
+    func matchesInseq(caseID: String) throws {
+        guard let model = Self.model else { return }
+        let index = try Fixtures.json("smollm2-attribution/index.json")
+        let item = try #require((index["cases"] as? [[String: Any]])?.first { ($0["id"] as? String) == caseID })
+        var request = try InseqFixtureTests.request(from: item)
+        if item["method"] as? String == "integrated_gradients" { request.methodArguments.internalBatchSize = 10 }
+        let sequence = try #require(try Attributor(model: model).attribute(request).sequenceAttributions.first)
+        let targetIds = try #require(item["target_ids"] as? [Int])
+        #expect(zip(sequence.target.map(\.id), targetIds).allSatisfy { $0 == $1 || $0 == -1 })
+        let shape = try #require(item["shape"] as? [Int])
+        let file = Fixtures.path("smollm2-attribution/" + (try #require(item["file"] as? String)))
+        let data = try Data(contentsOf: URL(fileURLWithPath: file))
+        let expected = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let ours = try #require(sequence.targetAttributions)
+        #expect(ours.shape == shape && ours.values.count == expected.count)
+        let scale = expected.filter { !$0.isNaN }.map(abs).max() ?? 1
+        var worst: Float = 0, nanMismatches = 0
+        for (a, b) in zip(ours.values, expected) {
+            if a.isNaN != b.isNaN { nanMismatches += 1 } else if !a.isNaN { worst = max(worst, abs(a - b)) }
+        }
+        print("SmolLM2 \(caseID): max |Δ| = \(worst) = \(worst / scale) of max |reference|")
+        #expect(nanMismatches == 0)
+        #expect(worst <= 1e-3 * scale)
+        for (name, values) in item["step_scores"] as? [String: [Double]] ?? [:] {
+            let mine = try #require(sequence.stepScores[name]).values
+            let diff = zip(mine, values).map { abs($0 - Float($1)) }.max() ?? 0
+            #expect(mine.count == values.count && diff <= 1e-3, "\(caseID) \(name): \(mine) vs \(values)")
+        }
+    }
+}
