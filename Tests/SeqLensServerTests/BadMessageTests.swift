@@ -14,8 +14,8 @@ struct BadMessage: Sendable, CustomTestStringConvertible {
 
     var testDescription: String { name }
 
-    static func request(_ method: String, _ params: JSONValue?, id: Int = 77) -> [UInt8] {
-        var message: [String: JSONValue] = ["jsonrpc": "2.0", "id": .integer(id), "method": .string(method)]
+    static func request(_ method: String, _ params: RPCValue?, id: Int = 77) -> [UInt8] {
+        var message: [String: RPCValue] = ["jsonrpc": "2.0", "id": .integer(id), "method": .string(method)]
         if let params { message["params"] = params }
         return RPCTestClient.frame(JanssonCodec.encode(.object(message)))
     }
@@ -61,7 +61,7 @@ struct BadMessage: Sendable, CustomTestStringConvertible {
         BadMessage(name: "texts with a number", bytes: request("tokenize", ["model": "s", "texts": ["a", 1]]), code: .invalidParams, mentions: "params.texts[1]: expected a string, got an integer", id: 77),
         BadMessage(name: "addSpecialTokens not a boolean", bytes: request("tokenize", ["model": "s", "texts": ["a"], "addSpecialTokens": "yes"]), code: .invalidParams, mentions: "params.addSpecialTokens: expected a boolean", id: 77),
         BadMessage(name: "ids not nested", bytes: request("detokenize", ["model": "s", "ids": [1, 2]]), code: .invalidParams, mentions: "params.ids[0]: expected an array of integers, got an integer", id: 77),
-        BadMessage(name: "id outside the vocabulary", bytes: request("detokenize", ["model": "s", "ids": [[97, 100000]]]), code: .invalidParams, mentions: "params.ids[0][1]: expected a token id in 0..<258, got 100000", id: 77),
+        BadMessage(name: "id outside the vocabulary", bytes: request("detokenize", ["model": "s", "ids": [[97, 100000]]]), code: .invalidParams, mentions: "params.ids[0][1]: expected a token id in 0..<512, got 100000", id: 77),
         BadMessage(name: "negative maxNewTokens", bytes: request("generate", ["model": "s", "inputs": ["a"], "maxNewTokens": -1]), code: .invalidParams, mentions: "params.maxNewTokens: expected an integer in 0...", id: 77),
         BadMessage(name: "temperature a string", bytes: request("generate", ["model": "s", "inputs": ["a"], "temperature": "hot"]), code: .invalidParams, mentions: "params.temperature: expected a number, got a string", id: 77),
         BadMessage(name: "topP above 1", bytes: request("generate", ["model": "s", "inputs": ["a"], "topP": 2]), code: .invalidParams, mentions: "params.topP", id: 77),
@@ -73,9 +73,9 @@ struct BadMessage: Sendable, CustomTestStringConvertible {
         BadMessage(name: "unknown model id", bytes: request("tokenize", ["model": "nope", "texts": ["a"]]), code: .modelNotFound, mentions: "no resident model with id 'nope'; resident: s", id: 77),
         BadMessage(name: "unload an unknown model", bytes: request("model/unload", ["model": "nope"]), code: .modelNotFound, mentions: "'nope'", id: 77),
         BadMessage(name: "path that does not exist", bytes: request("model/load", ["path": "/nonexistent/model.gguf"]), code: .modelLoadFailed, mentions: "cannot load '/nonexistent/model.gguf'", id: 77),
-        BadMessage(name: "corrupt model", bytes: request("model/load", ["path": "synthetic:broken?fail=1"]), code: .modelLoadFailed, mentions: "asked to fail", id: 77),
-        BadMessage(name: "model over the memory budget", bytes: request("model/load", ["path": "synthetic:huge?memory=1000000000"]), code: .memoryBudgetExceeded, mentions: "memory budget is 67108864 bytes", id: 77),
-        BadMessage(name: "input over the length limit", bytes: request("generate", ["model": "s", "inputs": [.string(String(repeating: "long ", count: 20))], "maxNewTokens": 4]), code: .inputTooLong, mentions: "101 prompt tokens + maxNewTokens 4 exceed the model's limit of 64 positions", id: 77),
+        BadMessage(name: "corrupt model", bytes: request("model/load", ["path": .string(TinyModels.corruptCheckpoint)]), code: .modelLoadFailed, mentions: "unsupported GGUF version", id: 77),
+        BadMessage(name: "model over the memory budget", bytes: request("model/load", ["path": .string(TinyModels.gpt2Path)]), code: .memoryBudgetExceeded, mentions: "memory budget is 500000 bytes", id: 77),
+        BadMessage(name: "input over the length limit", bytes: request("generate", ["model": "s", "inputs": [.string(String(repeating: "long ", count: 100))], "maxNewTokens": 4]), code: .inputTooLong, mentions: "prompt tokens + maxNewTokens 4 exceed the model's limit of 128 positions", id: 77),
     ]
 }
 
@@ -87,18 +87,21 @@ struct BadMessage: Sendable, CustomTestStringConvertible {
         #expect(Set(BadMessage.all.map(\.name)).count == BadMessage.all.count)
     }
 
+    /// The probe model is tiny-qwen2 (about 430 kB resident); the 500 000-byte budget admits it
+    /// but not tiny-gpt2 (about 560 kB) on its own.
     @Test func everyBadMessageIsAnsweredAndTheDaemonKeepsServing() throws {
-        let daemon = try DaemonProcess(arguments: ["--memory-budget", "64M", "--max-message-bytes", "1M"])
+        let expectedIDs = try TinyModels.qwen2.get().encode("abc", addSpecialTokens: true).json
+        let daemon = try DaemonProcess(arguments: ["--memory-budget", "500000", "--max-message-bytes", "1M"])
         daemon.initialize()
-        let load = daemon.client.call("model/load", ["path": "synthetic:small?maxPositions=64", "id": "s"])
+        let load = daemon.client.call("model/load", ["path": .string(TinyModels.qwen2Path), "id": "s"])
         #expect(load?["id"] == "s")
         var requestID = 5000
         for bad in BadMessage.all {
             daemon.client.writeRaw(bad.bytes)
             requestID += 1
             let probe = daemon.client.request("tokenize", ["model": "s", "texts": ["abc"]], id: requestID)
-            var errors: [JSONValue] = []
-            var answer: JSONValue?
+            var errors: [RPCValue] = []
+            var answer: RPCValue?
             while let message = daemon.client.next(timeout: 10) {
                 if message["id"] == .integer(probe) {
                     answer = message
@@ -111,10 +114,10 @@ struct BadMessage: Sendable, CustomTestStringConvertible {
                 #expect(error["error"]?["code"] == .integer(bad.code.rawValue), "\(bad.name): \(error)")
                 let message = error["error"]?["message"]?.stringValue ?? ""
                 #expect(message.contains(bad.mentions), "\(bad.name): message '\(message)' should mention '\(bad.mentions)'")
-                #expect(error["id"] == (bad.id.map(JSONValue.integer) ?? .null), "\(bad.name): \(error)")
+                #expect(error["id"] == (bad.id.map(RPCValue.integer) ?? .null), "\(bad.name): \(error)")
             }
             #expect(
-                answer?["result"]?["results"]?.arrayValue?.first?["ids"] == [256, 97, 98, 99],
+                answer?["result"]?["results"]?.arrayValue?.first?["ids"] == expectedIDs,
                 "\(bad.name): the valid request after it got \(String(describing: answer))")
         }
         #expect(daemon.shutdown() == 0)

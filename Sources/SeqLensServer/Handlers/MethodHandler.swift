@@ -68,14 +68,14 @@ public final class ServerEnvironment: Sendable {
 /// A request whose parameters were read and checked, ready to run.
 struct PreparedRequest: Sendable {
     var modelID: String?
-    var run: @Sendable (RequestContext) throws -> JSONValue
+    var run: @Sendable (RequestContext) throws -> RPCValue
 }
 
 /// A handler with its types erased, as the dispatcher stores it.
 struct AnyMethodHandler: Sendable {
     let method: String
     let execution: Execution
-    let prepare: @Sendable (JSONValue?) throws(RPCError) -> PreparedRequest
+    let prepare: @Sendable (RPCValue?) throws(RPCError) -> PreparedRequest
 
     init<Handler: MethodHandler>(_ handler: Handler) {
         method = Handler.method
