@@ -116,6 +116,44 @@ public struct ParamsReader {
         return result
     }
 
+    /// A string field whose value must name a case of `Choice` (e.g. an attribution method).
+    public func optionalChoice<Choice: RawRepresentable & CaseIterable>(
+        _ field: String, of type: Choice.Type = Choice.self
+    ) throws(RPCError) -> Choice? where Choice.RawValue == String {
+        guard let name = try optional(field, as: String.self) else { return nil }
+        return try Self.choice(name, path: "\(path).\(field)", of: type)
+    }
+
+    /// An array of strings, each naming a case of `Choice`.
+    public func optionalChoices<Choice: RawRepresentable & CaseIterable>(
+        _ field: String, of type: Choice.Type = Choice.self
+    ) throws(RPCError) -> [Choice]? where Choice.RawValue == String {
+        guard let names = try optionalArray(field, of: String.self) else { return nil }
+        var choices: [Choice] = []
+        for (index, name) in names.enumerated() {
+            choices.append(try Self.choice(name, path: "\(path).\(field)[\(index)]", of: type))
+        }
+        return choices
+    }
+
+    static func choice<Choice: RawRepresentable & CaseIterable>(
+        _ name: String, path: String, of type: Choice.Type
+    ) throws(RPCError) -> Choice where Choice.RawValue == String {
+        guard let choice = Choice(rawValue: name) else {
+            let known = Choice.allCases.map(\.rawValue).joined(separator: ", ")
+            throw RPCError(.invalidParams, "\(path): expected one of \(known), got '\(name)'")
+        }
+        return choice
+    }
+
+    /// Rejects fields outside `known`, so that a misspelt option (say `n_steps` for `nSteps`) is an
+    /// error rather than silently ignored.
+    public func rejectUnknownFields(_ known: Set<String>) throws(RPCError) {
+        guard let unknown = members.keys.filter({ !known.contains($0) }).sorted().first else { return }
+        throw RPCError(
+            .invalidParams, "\(path).\(unknown): unknown field; known fields: \(known.sorted().joined(separator: ", "))")
+    }
+
     /// A nested object field, read with its own reader.
     public func optionalObject(_ field: String) throws(RPCError) -> ParamsReader? {
         guard let json = members[field], json != .null else { return nil }
