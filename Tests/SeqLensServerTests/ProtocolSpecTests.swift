@@ -1,4 +1,5 @@
 import Foundation
+import SeqLensAttribution
 import Testing
 
 @testable import SeqLensServer
@@ -27,6 +28,61 @@ import Testing
         ]
         #expect(Set(spec.errorCodes.values) == Set(codes.map(\.rawValue)))
         #expect(server.shutdown() == 0)
+    }
+
+    /// The spec's names are the engine's, so a method or step function added there shows up here.
+    @Test func theSpecNamesTheEnginesMethodsAndStepFunctions() {
+        let schemas = spec.document["components"]?["schemas"]
+        #expect(schemas?["AttributionMethod"]?["enum"] == ServerInfo.attributionMethods.json)
+        #expect(schemas?["StepFunction"]?["enum"] == ServerInfo.stepFunctions.json)
+        let attribute = spec.methods["attribute"]?["params"]?.arrayValue ?? []
+        let integration = attribute.first { $0["name"] == "methodArgs" }?["schema"]?["properties"]?["integration"]?["enum"]
+        #expect(integration == IntegrationRule.allCases.map(\.rawValue).json)
+        let documented = Set(attribute.compactMap { $0["name"]?.stringValue })
+        #expect(documented == AttributeHandler.Params.fields)
+    }
+
+    /// `attribute` replies from the real binary (tiny-gpt2), progress included, conform to the spec.
+    @Test func realAttributeRepliesConformToTheSpec() throws {
+        let daemon = try DaemonProcess()
+        daemon.initialize()
+        let client = daemon.client
+        var sent: [RPCValue: String] = [:]
+        var replies: [RPCValue] = []
+        func exchange(_ params: RPCValue) {
+            var members = params.objectValue ?? [:]
+            members["model"] = "tiny-gpt2"
+            let id = client.request("attribute", .object(members))
+            sent[.integer(id)] = "attribute"
+            if let reply = client.response(to: id, onNotification: { replies.append($0) }) { replies.append(reply) }
+        }
+        _ = client.call("model/load", ["path": .string(TinyModels.gpt2Path)])
+        exchange(["inputs": ["Hello world", "A cat"], "generationArgs": ["maxNewTokens": 3], "stepScores": ["probability"], "workDoneToken": "s"])
+        exchange([
+            "inputs": ["Hello world"], "generatedTexts": ["Hello world and more"], "method": "integrated_gradients",
+            "methodArgs": ["nSteps": 4, "returnConvergenceDelta": true], "stepScores": ["probability"], "granular": true,
+        ])
+        exchange([
+            "inputs": ["Hello world"], "generatedTexts": ["Hello world and more"], "contrastTargets": ["Hello world or less"],
+            "contrastTargetsAlignments": [[[8, 8], [9, 9]]], "attributedFn": "contrast_prob_diff",
+            "stepScores": ["contrast_prob_diff", "probability"],
+        ])
+        exchange(["inputs": ["Hello"], "generationArgs": ["maxNewTokens": 2], "aggregate": false])
+        exchange(["inputs": ["Hello"], "generationArgs": ["maxNewTokens": 2], "method": "dummy", "stepScores": ["entropy", "perplexity"]])
+        exchange(["inputs": ["Hello"], "method": "integrated_gradients", "methodArgs": ["nSteps": 0]])
+        exchange(["inputs": ["Hello"], "generatedTexts": ["Hello there"], "attrPosEnd": 99])
+        exchange(["inputs": [.string(String(repeating: "x", count: 200))]])
+        #expect(daemon.shutdown() == 0)
+        let results = replies.compactMap { $0["result"]?["results"]?.arrayValue }
+        #expect(results.map(\.count) == [2, 1, 1, 1, 1])
+        #expect(results.last?.first?["targetAttributions"] == .null)
+        #expect(results[1].first?["stepScores"]?["deltas"]?.arrayValue?.count == 4)
+        #expect(Set(replies.compactMap { $0["error"]?["code"]?.intValue }) == [-32602, -32013])
+        #expect(replies.contains { $0["method"] == "$/progress" })
+        for reply in replies {
+            let problems = spec.problems(reply, from: "server", requests: &sent)
+            #expect(problems.isEmpty, "\(reply): \(problems)")
+        }
     }
 
     @Test func thereAreExamples() {

@@ -2,7 +2,7 @@ import Foundation
 import SeqLensServer
 
 /// A JSON Schema subset, enough for the OpenRPC document in protocol/: type, properties, required,
-/// additionalProperties, items, enum, const, minimum/maximum/exclusiveMinimum, minItems, minLength,
+/// additionalProperties, items, enum, const, minimum/maximum/exclusiveMinimum, minItems/maxItems, minLength,
 /// oneOf/anyOf/allOf and local `$ref`s.
 struct SchemaValidator {
     /// The whole document, for resolving `#/...` references.
@@ -36,6 +36,7 @@ struct SchemaValidator {
         }
         if case .array(let elements) = value {
             if let minimum = rules["minItems"]?.intValue, elements.count < minimum { found.append("\(path): fewer than \(minimum) items") }
+            if let maximum = rules["maxItems"]?.intValue, elements.count > maximum { found.append("\(path): more than \(maximum) items") }
             if let items = rules["items"] {
                 for (index, element) in elements.enumerated() { found += problems(element, against: items, at: "\(path)[\(index)]") }
             }
