@@ -41,22 +41,28 @@ import Testing
             Case(
                 name: "saliency, generated, two inputs",
                 params: [
-                    "inputs": ["Hello world", "The cat sat"], "generationArgs": ["maxNewTokens": 4], "stepScores": ["probability"],
+                    "inputs": ["Hello world", "The cat sat"], "generationArgs": ["maxNewTokens": 4],
+                    "stepScores": ["probability"],
                 ],
                 request: saliency),
             Case(
                 name: "integrated gradients, forced",
                 params: [
-                    "inputs": ["Hello world"], "generatedTexts": ["Hello world, and more"], "method": "integrated_gradients",
-                    "methodArgs": ["nSteps": 8, "integration": "riemann_middle"], "stepScores": ["probability", "entropy"],
+                    "inputs": ["Hello world"], "generatedTexts": ["Hello world, and more"],
+                    "method": "integrated_gradients",
+                    "methodArgs": ["nSteps": 8, "integration": "riemann_middle"],
+                    "stepScores": ["probability", "entropy"],
                 ],
                 request: integrated),
             Case(
                 name: "contrastive",
                 params: [
-                    "inputs": ["Hello world"], "generatedTexts": ["Hello world and more"], "contrastTargets": ["Hello world or less"],
-                    "contrastTargetsAlignments": [[[9, 9]]], "method": "input_x_gradient", "attributedFn": "contrast_prob_diff",
-                    "attributedFnArgs": ["logprob": true], "stepScores": ["contrast_prob_diff", "probability"], "attrPosStart": 9,
+                    "inputs": ["Hello world"], "generatedTexts": ["Hello world and more"],
+                    "contrastTargets": ["Hello world or less"],
+                    "contrastTargetsAlignments": [[[9, 9]]], "method": "input_x_gradient",
+                    "attributedFn": "contrast_prob_diff",
+                    "attributedFnArgs": ["logprob": true], "stepScores": ["contrast_prob_diff", "probability"],
+                    "attrPosStart": 9,
                 ],
                 request: contrastive),
         ]
@@ -109,7 +115,8 @@ import Testing
         let reply = try #require(daemon.client.call("attribute", Self.params(example.params, ["granular": true])))
         let results = try #require(reply["results"]?.arrayValue)
         #expect(results.count == example.request.inputs.count)
-        for (served, (expected, raw)) in zip(results, zip(aggregated.sequenceAttributions, output.sequenceAttributions)) {
+        for (served, (expected, raw)) in zip(results, zip(aggregated.sequenceAttributions, output.sequenceAttributions))
+        {
             #expect(served["source"] == Self.tokens(expected.source))
             #expect(served["target"] == Self.tokens(expected.target))
             #expect(served["attrPosStart"] == .integer(expected.attrPosStart))
@@ -133,9 +140,14 @@ import Testing
             #expect(granular["dtype"] == "float32")
             let bytes = try #require(granular["data"]?.stringValue.flatMap { Data(base64Encoded: $0) })
             let decoded = stride(from: 0, to: bytes.count, by: 4).map { offset in
-                Float(bitPattern: bytes[offset..<offset + 4].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * $1.offset) })
+                Float(
+                    bitPattern: bytes[offset..<offset + 4].enumerated().reduce(UInt32(0)) {
+                        $0 | UInt32($1.element) << (8 * $1.offset)
+                    })
             }
-            #expect(AttributionTensor(shape: [decoded.count], values: decoded) == AttributionTensor(shape: [rawAttributions.count], values: rawAttributions.values))
+            #expect(
+                AttributionTensor(shape: [decoded.count], values: decoded)
+                    == AttributionTensor(shape: [rawAttributions.count], values: rawAttributions.values))
         }
         #expect(daemon.shutdown() == 0)
     }
@@ -148,7 +160,8 @@ import Testing
         for (served, expected) in zip(reply["results"]?.arrayValue ?? [], output.sequenceAttributions) {
             let raw = try #require(expected.targetAttributions)
             #expect(raw.rank == 3)
-            #expect(served["targetAttributions"]?.arrayValue?.first?.arrayValue?.first?.arrayValue?.count == raw.shape[2])
+            #expect(
+                served["targetAttributions"]?.arrayValue?.first?.arrayValue?.first?.arrayValue?.count == raw.shape[2])
             #expect(Self.sameValues(Self.floats(served["targetAttributions"]), raw.values))
             #expect(served["granularTargetAttributions"] == nil)
         }
@@ -173,7 +186,8 @@ import Testing
         let refused = daemon.client.response(to: again)?["error"]
         #expect(refused?["code"] == .integer(ErrorCode.invalidParams.rawValue))
         #expect(refused?["message"]?.stringValue?.contains("params.savePath: \(path) already exists") == true)
-        let overwritten = daemon.client.call("attribute", Self.params(example.params, ["savePath": .string(path), "overwrite": true]))
+        let overwritten = daemon.client.call(
+            "attribute", Self.params(example.params, ["savePath": .string(path), "overwrite": true]))
         #expect(overwritten?["savedTo"] == .string(path))
         #expect(daemon.shutdown() == 0)
     }
@@ -206,7 +220,9 @@ import Testing
             ]))
         var lastPercentage: Int?
         while lastPercentage == nil, let message = daemon.client.next(timeout: 10) {
-            if message["params"]?["value"]?["kind"] == "report" { lastPercentage = message["params"]?["value"]?["percentage"]?.intValue }
+            if message["params"]?["value"]?["kind"] == "report" {
+                lastPercentage = message["params"]?["value"]?["percentage"]?.intValue
+            }
         }
         let cancelledAt = Date()
         daemon.client.notify("$/cancelRequest", ["id": .integer(id)])
@@ -221,7 +237,8 @@ import Testing
         #expect(elapsed < 1, "cancellation took \(elapsed) s")
         #expect((lastPercentage ?? 100) < 50)
         #expect(end == ["kind": "end", "message": "cancelled"])
-        let next = daemon.client.call("attribute", Self.params(["inputs": ["ok"], "generationArgs": ["maxNewTokens": 1]]))
+        let next = daemon.client.call(
+            "attribute", Self.params(["inputs": ["ok"], "generationArgs": ["maxNewTokens": 1]]))
         #expect(next?["results"]?.arrayValue?.count == 1)
         #expect(daemon.shutdown() == 0)
     }

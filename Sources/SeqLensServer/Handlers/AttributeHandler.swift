@@ -22,7 +22,8 @@ struct AttributeHandler: MethodHandler {
         var modelID: String? { model }
 
         static let fields: Set<String> = [
-            "model", "inputs", "generatedTexts", "method", "methodArgs", "attributedFn", "attributedFnArgs", "stepScores",
+            "model", "inputs", "generatedTexts", "method", "methodArgs", "attributedFn", "attributedFnArgs",
+            "stepScores",
             "attrPosStart", "attrPosEnd", "contrastTargets", "contrastTargetsAlignments", "includeEosBaseline",
             "skipSpecialTokens", "generationArgs", "batchSize", "aggregate", "granular", "savePath", "overwrite",
             "workDoneToken",
@@ -38,8 +39,8 @@ struct AttributeHandler: MethodHandler {
                 for (index, (text, input)) in zip(generated, inputs).enumerated() where !text.hasPrefix(input) {
                     throw RPCError(
                         .invalidParams,
-                        "params.generatedTexts[\(index)]: expected a text that starts with its input '\(input)' (decoder-only models continue the input), got '\(text)'"
-                    )
+                        "params.generatedTexts[\(index)]: expected a text that starts with its input '\(input)' "
+                            + "(decoder-only models continue the input), got '\(text)'")
                 }
                 request.generatedTexts = generated
             }
@@ -63,7 +64,8 @@ struct AttributeHandler: MethodHandler {
             if let alignments = try Self.alignments(params) {
                 try Self.checkOnePerInput(alignments.count, inputs.count, field: "contrastTargetsAlignments")
                 guard request.contrastTargets != nil else {
-                    throw RPCError(.invalidParams, "params.contrastTargetsAlignments: given without params.contrastTargets")
+                    throw RPCError(
+                        .invalidParams, "params.contrastTargetsAlignments: given without params.contrastTargets")
                 }
                 request.contrastAlignments = alignments
             }
@@ -76,7 +78,9 @@ struct AttributeHandler: MethodHandler {
             aggregate = try params.optional("aggregate", as: Bool.self) ?? true
             granular = try params.optional("granular", as: Bool.self) ?? false
             savePath = try params.optional("savePath", as: String.self)
-            if savePath?.isEmpty == true { throw RPCError(.invalidParams, "params.savePath: expected a file path, got an empty string") }
+            if savePath?.isEmpty == true {
+                throw RPCError(.invalidParams, "params.savePath: expected a file path, got an empty string")
+            }
             overwrite = try params.optional("overwrite", as: Bool.self) ?? false
         }
 
@@ -94,17 +98,27 @@ struct AttributeHandler: MethodHandler {
             ])
             var arguments = MethodArguments()
             if let steps = try reader.optional("nSteps", in: 1...1_000_000) { arguments.steps = steps }
-            if let rule = try reader.optionalChoice("integration", of: IntegrationRule.self) { arguments.integration = rule }
+            if let rule = try reader.optionalChoice("integration", of: IntegrationRule.self) {
+                arguments.integration = rule
+            }
             if arguments.integration == .riemannTrapezoid && arguments.steps < 2 {
-                throw RPCError(.invalidParams, "\(reader.path).nSteps: riemann_trapezoid needs at least 2 steps, got \(arguments.steps)")
+                throw RPCError(
+                    .invalidParams,
+                    "\(reader.path).nSteps: riemann_trapezoid needs at least 2 steps, got \(arguments.steps)")
             }
             arguments.internalBatchSize = try reader.optional("internalBatchSize", in: 1...Int.max)
             if let samples = try reader.optional("nSamples", in: 1...100_000) { arguments.samples = samples }
-            if let deviation = try reader.optional("stdevs", in: 0.0...1e6) { arguments.standardDeviation = Float(deviation) }
+            if let deviation = try reader.optional("stdevs", in: 0.0...1e6) {
+                arguments.standardDeviation = Float(deviation)
+            }
             if let seed = try reader.optional("seed", in: 0...Int.max) { arguments.seed = UInt64(seed) }
             arguments.layer = try reader.optional("layer", as: String.self)
-            if let multiply = try reader.optional("multiplyByInputs", as: Bool.self) { arguments.multiplyByInputs = multiply }
-            if let delta = try reader.optional("returnConvergenceDelta", as: Bool.self) { arguments.returnConvergenceDelta = delta }
+            if let multiply = try reader.optional("multiplyByInputs", as: Bool.self) {
+                arguments.multiplyByInputs = multiply
+            }
+            if let delta = try reader.optional("returnConvergenceDelta", as: Bool.self) {
+                arguments.returnConvergenceDelta = delta
+            }
             if let absolute = try reader.optional("abs", as: Bool.self) { arguments.absolute = absolute }
             return arguments
         }
@@ -116,8 +130,12 @@ struct AttributeHandler: MethodHandler {
             if let logprob = try reader.optional("logprob", as: Bool.self) { options.logProbability = logprob }
             if let topK = try reader.optional("topK", in: 0...Int(Int32.max)) { options.topK = topK }
             if let topP = try reader.optional("topP", in: 1e-9...1.0) { options.topP = Float(topP) }
-            if let keep = try reader.optional("minTokensToKeep", in: 1...Int(Int32.max)) { options.minTokensToKeep = keep }
-            if let force = try reader.optional("contrastForceInputs", as: Bool.self) { options.contrastForceInputs = force }
+            if let keep = try reader.optional("minTokensToKeep", in: 1...Int(Int32.max)) {
+                options.minTokensToKeep = keep
+            }
+            if let force = try reader.optional("contrastForceInputs", as: Bool.self) {
+                options.contrastForceInputs = force
+            }
             return options
         }
 
@@ -138,19 +156,24 @@ struct AttributeHandler: MethodHandler {
             let field = "params.contrastTargetsAlignments"
             guard let json = params.members["contrastTargetsAlignments"], json != .null else { return nil }
             let expected = "an array (one per input) of arrays of [target position, contrast position] pairs"
-            guard case .array(let perInput) = json else { throw RPCError.invalidParams(field, expected: expected, got: json) }
+            guard case .array(let perInput) = json else {
+                throw RPCError.invalidParams(field, expected: expected, got: json)
+            }
             var result: [[AlignmentPair]] = []
             for (index, pairs) in perInput.enumerated() {
                 guard case .array(let list) = pairs else {
-                    throw RPCError.invalidParams("\(field)[\(index)]", expected: "an array of [target, contrast] pairs", got: pairs)
+                    throw RPCError.invalidParams(
+                        "\(field)[\(index)]", expected: "an array of [target, contrast] pairs", got: pairs)
                 }
                 var aligned: [AlignmentPair] = []
                 for (pairIndex, pair) in list.enumerated() {
-                    guard let values = pair.arrayValue?.compactMap(\.intValue), values.count == 2, pair.arrayValue?.count == 2,
+                    guard let values = pair.arrayValue?.compactMap(\.intValue), values.count == 2,
+                        pair.arrayValue?.count == 2,
                         values.allSatisfy({ $0 >= 0 })
                     else {
                         throw RPCError.invalidParams(
-                            "\(field)[\(index)][\(pairIndex)]", expected: "a pair [target position, contrast position] of non-negative integers",
+                            "\(field)[\(index)][\(pairIndex)]",
+                            expected: "a pair [target position, contrast position] of non-negative integers",
                             got: pair)
                     }
                     aligned.append(AlignmentPair(target: values[0], contrast: values[1]))
@@ -165,12 +188,14 @@ struct AttributeHandler: MethodHandler {
         let model = try context.registry.use(params.model)
         try context.checkCancellation()
         let request = params.request
-        context.progress?.begin(title: "attribute", message: "\(request.inputs.count) input(s), \(request.method.rawValue)")
+        context.progress?.begin(
+            title: "attribute", message: "\(request.inputs.count) input(s), \(request.method.rawValue)")
         let output: FeatureAttributionOutput
         do {
             output = try Attributor(model: model).attribute(request) { done, total in
                 try context.checkCancellation()
-                context.progress?.report(fraction: Double(done) / Double(max(total, 1)), message: "sequence \(done) of \(total)")
+                context.progress?.report(
+                    fraction: Double(done) / Double(max(total, 1)), message: "sequence \(done) of \(total)")
             }
         } catch let error as AttributionError {
             throw Self.rpcError(for: error)
@@ -214,7 +239,9 @@ struct AttributeHandler: MethodHandler {
 
     /// One sequence as the protocol sends it.
     static func describe(_ sequence: FeatureAttributionSequenceOutput, granular: AttributionTensor?) -> RPCValue {
-        func tokens(_ list: [TokenWithId]) -> RPCValue { .array(list.map { ["token": .string($0.token), "id": .integer($0.id)] }) }
+        func tokens(_ list: [TokenWithId]) -> RPCValue {
+            .array(list.map { ["token": .string($0.token), "id": .integer($0.id)] })
+        }
         var result: [String: RPCValue] = [
             "source": tokens(sequence.source),
             "target": tokens(sequence.target),
