@@ -10,8 +10,8 @@ Measures, against the real binary over pipes with a minimal synchronous client (
 Protocol overhead per small request = (3) - (4).
 
 Usage: benchmarks/daemon_roundtrip.py [--binary .build/release/seqlens] [--model default] [-n 2000]
-The model defaults to "default" (SmolLM2); when the engine cannot load it, the synthetic test
-model is used instead (the daemon is started with SEQLENS_SYNTHETIC_MODELS=1) and the report says so.
+The model defaults to "default" (SmolLM2); when the engine cannot load it, the committed tiny GPT-2
+(Tests/Fixtures/models/tiny-gpt2) is used instead and the report says so.
 """
 
 import argparse
@@ -24,14 +24,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+FALLBACK_MODEL = str(ROOT / "Tests" / "Fixtures" / "models" / "tiny-gpt2")
 
 
 class Daemon:
     def __init__(self, binary):
-        env = dict(os.environ, SEQLENS_SYNTHETIC_MODELS="1")
         self.started = time.perf_counter()
         self.process = subprocess.Popen([binary, "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL, env=env, bufsize=0)
+                                        stderr=subprocess.DEVNULL, bufsize=0)
         self.next_id = 0
 
     def call(self, method, params=None):
@@ -106,10 +106,10 @@ def main():
         try:
             daemon.call("model/load", {"path": model_path, "id": "m"})
         except RuntimeError as error:
-            if model_path == "synthetic:bench":
+            if model_path == FALLBACK_MODEL:
                 raise
-            print(f"note: cannot load {model_path!r} ({error}); using the synthetic test model", file=sys.stderr)
-            model_path = "synthetic:bench"
+            print(f"note: cannot load {model_path!r} ({error}); using {FALLBACK_MODEL}", file=sys.stderr)
+            model_path = FALLBACK_MODEL
             daemon.call("model/load", {"path": model_path, "id": "m"})
         daemon.call("tokenize", {"model": "m", "texts": [text]})
         loaded.append(time.perf_counter() - daemon.started)

@@ -22,7 +22,7 @@ public final class Server: Sendable {
     public convenience init(configuration: ServerConfiguration, output: Int32, loader: (any ResidentModelLoader)? = nil) {
         self.init(
             configuration: configuration, output: output,
-            loader: loader ?? EngineModelLoader(allowsSyntheticModels: configuration.allowsSyntheticModels),
+            loader: loader ?? EngineModelLoader(),
             handlers: builtInHandlers)
     }
 
@@ -100,7 +100,7 @@ public final class Server: Sendable {
         return decoded.value["id"].flatMap(RequestID.init)
     }
 
-    private func handle(message: JSONValue) -> Int32? {
+    private func handle(message: RPCValue) -> Int32? {
         guard case .object(let members) = message else {
             let detail = message.arrayValue != nil ? "an array (batches are not supported)" : message.kindDescription
             writer.sendError(RPCError(.invalidRequest, "a message must be a JSON object, got \(detail)"), id: nil)
@@ -140,7 +140,7 @@ public final class Server: Sendable {
         return nil
     }
 
-    private func handleNotification(_ method: String, params: JSONValue?) -> Int32? {
+    private func handleNotification(_ method: String, params: RPCValue?) -> Int32? {
         switch method {
         case "exit":
             let status: Int32 = phase.withLock { $0 } == .shuttingDown ? 0 : 1
@@ -166,7 +166,7 @@ public final class Server: Sendable {
         return nil
     }
 
-    private func handleRequest(_ method: String, id: RequestID, params: JSONValue?) {
+    private func handleRequest(_ method: String, id: RequestID, params: RPCValue?) {
         let current = phase.withLock { $0 }
         switch (current, method) {
         case (.uninitialized, "initialize"):
@@ -195,7 +195,7 @@ public final class Server: Sendable {
         }
     }
 
-    private func dispatch(_ method: String, id: RequestID, params: JSONValue?) {
+    private func dispatch(_ method: String, id: RequestID, params: RPCValue?) {
         guard let handler = handlers[method] else {
             writer.sendError(
                 RPCError(.methodNotFound, "unknown method '\(method)'; known methods: \(methodNames.joined(separator: ", "))"), id: id)
@@ -241,7 +241,7 @@ public final class Server: Sendable {
         }
     }
 
-    private func progressReporter(_ params: JSONValue?) throws(RPCError) -> ProgressReporter? {
+    private func progressReporter(_ params: RPCValue?) throws(RPCError) -> ProgressReporter? {
         guard let token = params?["workDoneToken"], token != .null else { return nil }
         guard RequestID(token) != nil else {
             throw RPCError.invalidParams("params.workDoneToken", expected: "a string or an integer", got: token)
@@ -261,7 +261,7 @@ public final class Server: Sendable {
             })
     }
 
-    private func initialize(_ params: JSONValue?) throws(RPCError) -> JSONValue {
+    private func initialize(_ params: RPCValue?) throws(RPCError) -> RPCValue {
         let reader = try ParamsReader(params)
         if let options = try reader.optionalObject("initializationOptions") {
             if options.contains("memoryBudgetBytes") {
@@ -285,7 +285,7 @@ public final class Server: Sendable {
                 "checkpointFormats": ServerInfo.checkpointFormats.json,
                 "workDoneProgress": true,
                 "cancellation": true,
-                "memoryBudgetBytes": environment.registry.budgetBytes.map(JSONValue.integer) ?? .null,
+                "memoryBudgetBytes": environment.registry.budgetBytes.map(RPCValue.integer) ?? .null,
             ],
         ]
     }

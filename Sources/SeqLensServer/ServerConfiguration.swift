@@ -1,34 +1,31 @@
+import SeqLensAttribution
+import SeqLensModels
+
 /// Settings for one daemon.
 public struct ServerConfiguration: Sendable {
     /// Resident models may hold at most this many bytes; nil for no limit.
     public var memoryBudgetBytes: Int?
     public var logLevel: LogLevel
-    /// Enables `synthetic:` model paths (test hook; see `SyntheticModel`).
-    public var allowsSyntheticModels: Bool
     /// Frames declaring a longer body are rejected.
     public var maximumMessageBytes: Int
 
-    public init(
-        memoryBudgetBytes: Int? = nil, logLevel: LogLevel = .warning, allowsSyntheticModels: Bool = false,
-        maximumMessageBytes: Int = 256 << 20
-    ) {
+    public init(memoryBudgetBytes: Int? = nil, logLevel: LogLevel = .warning, maximumMessageBytes: Int = 256 << 20) {
         self.memoryBudgetBytes = memoryBudgetBytes
         self.logLevel = logLevel
-        self.allowsSyntheticModels = allowsSyntheticModels
         self.maximumMessageBytes = maximumMessageBytes
     }
 }
 
-/// What `initialize` reports about the server.
+/// What `initialize` reports about the server; the engine's lists come from the engine itself.
 public enum ServerInfo {
     public static let name = "seqlens"
     public static let version = "0.1.0"
-    /// Model families the engine loads (issue 2).
-    public static let architectures = ["gpt2", "llama", "mistral", "qwen2"]
-    public static let checkpointFormats = ["safetensors", "gguf"]
-    /// Filled by the attribution issues.
-    public static let attributionMethods: [String] = []
-    public static let stepFunctions: [String] = []
+    /// Model families the engine loads.
+    public static var architectures: [String] { LanguageModel.supportedArchitectures }
+    public static var checkpointFormats: [String] { LanguageModel.supportedFormats }
+    /// Inseq's names of the attribution methods and step functions the engine knows.
+    public static var attributionMethods: [String] { AttributionMethod.allCases.map(\.rawValue) }
+    public static var stepFunctions: [String] { StepFunction.allCases.map(\.rawValue) }
     /// Notifications the server accepts from the client.
     public static let clientNotifications = ["initialized", "exit", "$/cancelRequest"]
     /// Notifications the server sends.

@@ -9,7 +9,6 @@ struct ServeCommand: ParsableCommand {
         abstract: "Run the daemon: JSON-RPC 2.0 over stdin/stdout with Content-Length framing.",
         discussion: """
             Only protocol messages are written to standard output; logs go to standard error.
-            Set SEQLENS_SYNTHETIC_MODELS=1 to allow 'synthetic:' model paths (a test hook).
             """)
 
     @Option(help: "Most bytes resident models may hold, e.g. 2G, 512M or 1000000 (default: no limit).")
@@ -24,9 +23,7 @@ struct ServeCommand: ParsableCommand {
     func run() throws {
         let output = try StandardOutputGuard.claimStandardOutput()
         let configuration = ServerConfiguration(
-            memoryBudgetBytes: memoryBudget?.bytes, logLevel: logLevel,
-            allowsSyntheticModels: ProcessInfo.processInfo.environment["SEQLENS_SYNTHETIC_MODELS"] == "1",
-            maximumMessageBytes: maxMessageBytes.bytes)
+            memoryBudgetBytes: memoryBudget?.bytes, logLevel: logLevel, maximumMessageBytes: maxMessageBytes.bytes)
         let status = Server(configuration: configuration, output: output).serve(input: STDIN_FILENO)
         if status != 0 { throw ExitCode(status) }
     }

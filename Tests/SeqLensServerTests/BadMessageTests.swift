@@ -14,8 +14,8 @@ struct BadMessage: Sendable, CustomTestStringConvertible {
 
     var testDescription: String { name }
 
-    static func request(_ method: String, _ params: JSONValue?, id: Int = 77) -> [UInt8] {
-        var message: [String: JSONValue] = ["jsonrpc": "2.0", "id": .integer(id), "method": .string(method)]
+    static func request(_ method: String, _ params: RPCValue?, id: Int = 77) -> [UInt8] {
+        var message: [String: RPCValue] = ["jsonrpc": "2.0", "id": .integer(id), "method": .string(method)]
         if let params { message["params"] = params }
         return RPCTestClient.frame(JanssonCodec.encode(.object(message)))
     }
@@ -61,7 +61,7 @@ struct BadMessage: Sendable, CustomTestStringConvertible {
         BadMessage(name: "texts with a number", bytes: request("tokenize", ["model": "s", "texts": ["a", 1]]), code: .invalidParams, mentions: "params.texts[1]: expected a string, got an integer", id: 77),
         BadMessage(name: "addSpecialTokens not a boolean", bytes: request("tokenize", ["model": "s", "texts": ["a"], "addSpecialTokens": "yes"]), code: .invalidParams, mentions: "params.addSpecialTokens: expected a boolean", id: 77),
         BadMessage(name: "ids not nested", bytes: request("detokenize", ["model": "s", "ids": [1, 2]]), code: .invalidParams, mentions: "params.ids[0]: expected an array of integers, got an integer", id: 77),
-        BadMessage(name: "id outside the vocabulary", bytes: request("detokenize", ["model": "s", "ids": [[97, 100000]]]), code: .invalidParams, mentions: "params.ids[0][1]: expected a token id in 0..<258, got 100000", id: 77),
+        BadMessage(name: "id outside the vocabulary", bytes: request("detokenize", ["model": "s", "ids": [[97, 100000]]]), code: .invalidParams, mentions: "params.ids[0][1]: expected a token id in 0..<512, got 100000", id: 77),
         BadMessage(name: "negative maxNewTokens", bytes: request("generate", ["model": "s", "inputs": ["a"], "maxNewTokens": -1]), code: .invalidParams, mentions: "params.maxNewTokens: expected an integer in 0...", id: 77),
         BadMessage(name: "temperature a string", bytes: request("generate", ["model": "s", "inputs": ["a"], "temperature": "hot"]), code: .invalidParams, mentions: "params.temperature: expected a number, got a string", id: 77),
         BadMessage(name: "topP above 1", bytes: request("generate", ["model": "s", "inputs": ["a"], "topP": 2]), code: .invalidParams, mentions: "params.topP", id: 77),
@@ -69,13 +69,25 @@ struct BadMessage: Sendable, CustomTestStringConvertible {
         BadMessage(name: "path missing", bytes: request("model/load", [:]), code: .invalidParams, mentions: "params.path: expected a string, it is missing", id: 77),
         BadMessage(name: "path not a string", bytes: request("model/load", ["path": ["a"]]), code: .invalidParams, mentions: "params.path: expected a string, got an array", id: 77),
         BadMessage(name: "workDoneToken an object", bytes: request("generate", ["model": "s", "inputs": ["a"], "workDoneToken": [:]]), code: .invalidParams, mentions: "params.workDoneToken: expected a string or an integer", id: 77),
+        // `attribute`: Inseq's arguments checked, each problem named.
+        BadMessage(name: "unknown attribution method", bytes: request("attribute", ["model": "s", "inputs": ["a"], "method": "magic"]), code: .invalidParams, mentions: "params.method: expected one of saliency, input_x_gradient", id: 77),
+        BadMessage(name: "unknown step function", bytes: request("attribute", ["model": "s", "inputs": ["a"], "stepScores": ["probability", "surprise"]]), code: .invalidParams, mentions: "params.stepScores[1]: expected one of logit, probability", id: 77),
+        BadMessage(name: "unknown attributed function", bytes: request("attribute", ["model": "s", "inputs": ["a"], "attributedFn": "prob"]), code: .invalidParams, mentions: "params.attributedFn: expected one of logit", id: 77),
+        BadMessage(name: "generated text not continuing the input", bytes: request("attribute", ["model": "s", "inputs": ["Hello"], "generatedTexts": ["World"]]), code: .invalidParams, mentions: "params.generatedTexts[0]: expected a text that starts with its input 'Hello'", id: 77),
+        BadMessage(name: "contrast targets of the wrong count", bytes: request("attribute", ["model": "s", "inputs": ["a", "b"], "contrastTargets": ["a x"]]), code: .invalidParams, mentions: "params.contrastTargets: expected 2 (one per input), got 1", id: 77),
+        BadMessage(name: "contrast alignment not a pair", bytes: request("attribute", ["model": "s", "inputs": ["a"], "contrastTargets": ["a x"], "contrastTargetsAlignments": [[[1]]]]), code: .invalidParams, mentions: "params.contrastTargetsAlignments[0][0]: expected a pair", id: 77),
+        BadMessage(name: "contrastive function without contrast targets", bytes: request("attribute", ["model": "s", "inputs": ["a"], "generatedTexts": ["a b"], "attributedFn": "contrast_prob_diff"]), code: .invalidParams, mentions: "step function 'contrast_prob_diff' needs contrastTargets", id: 77),
+        BadMessage(name: "attributed positions out of range", bytes: request("attribute", ["model": "s", "inputs": ["Hello"], "generatedTexts": ["Hello world"], "attrPosStart": 100]), code: .invalidParams, mentions: "params.attrPosStart / params.attrPosEnd: attribution positions 100..<", id: 77),
+        BadMessage(name: "nSteps zero", bytes: request("attribute", ["model": "s", "inputs": ["a"], "method": "integrated_gradients", "methodArgs": ["nSteps": 0]]), code: .invalidParams, mentions: "params.methodArgs.nSteps: expected an integer in 1...1000000, got 0", id: 77),
+        BadMessage(name: "misspelt method argument", bytes: request("attribute", ["model": "s", "inputs": ["a"], "methodArgs": ["n_steps": 5]]), code: .invalidParams, mentions: "params.methodArgs.n_steps: unknown field; known fields: abs, integration", id: 77),
+        BadMessage(name: "unknown layer", bytes: request("attribute", ["model": "s", "inputs": ["a"], "generatedTexts": ["a b"], "method": "layer_integrated_gradients", "methodArgs": ["layer": "blocks.7.mlp.out"]]), code: .invalidParams, mentions: "params.methodArgs.layer: unknown activation site 'blocks.7.mlp.out'", id: 77),
         // Server codes.
         BadMessage(name: "unknown model id", bytes: request("tokenize", ["model": "nope", "texts": ["a"]]), code: .modelNotFound, mentions: "no resident model with id 'nope'; resident: s", id: 77),
         BadMessage(name: "unload an unknown model", bytes: request("model/unload", ["model": "nope"]), code: .modelNotFound, mentions: "'nope'", id: 77),
         BadMessage(name: "path that does not exist", bytes: request("model/load", ["path": "/nonexistent/model.gguf"]), code: .modelLoadFailed, mentions: "cannot load '/nonexistent/model.gguf'", id: 77),
-        BadMessage(name: "corrupt model", bytes: request("model/load", ["path": "synthetic:broken?fail=1"]), code: .modelLoadFailed, mentions: "asked to fail", id: 77),
-        BadMessage(name: "model over the memory budget", bytes: request("model/load", ["path": "synthetic:huge?memory=1000000000"]), code: .memoryBudgetExceeded, mentions: "memory budget is 67108864 bytes", id: 77),
-        BadMessage(name: "input over the length limit", bytes: request("generate", ["model": "s", "inputs": [.string(String(repeating: "long ", count: 20))], "maxNewTokens": 4]), code: .inputTooLong, mentions: "101 prompt tokens + maxNewTokens 4 exceed the model's limit of 64 positions", id: 77),
+        BadMessage(name: "corrupt model", bytes: request("model/load", ["path": .string(TinyModels.corruptCheckpoint)]), code: .modelLoadFailed, mentions: "unsupported GGUF version", id: 77),
+        BadMessage(name: "model over the memory budget", bytes: request("model/load", ["path": .string(TinyModels.gpt2Path)]), code: .memoryBudgetExceeded, mentions: "memory budget is 500000 bytes", id: 77),
+        BadMessage(name: "input over the length limit", bytes: request("generate", ["model": "s", "inputs": [.string(String(repeating: "long ", count: 100))], "maxNewTokens": 4]), code: .inputTooLong, mentions: "prompt tokens + maxNewTokens 4 exceed the model's limit of 128 positions", id: 77),
     ]
 }
 
@@ -87,18 +99,21 @@ struct BadMessage: Sendable, CustomTestStringConvertible {
         #expect(Set(BadMessage.all.map(\.name)).count == BadMessage.all.count)
     }
 
+    /// The probe model is tiny-qwen2 (about 430 kB resident); the 500 000-byte budget admits it
+    /// but not tiny-gpt2 (about 560 kB) on its own.
     @Test func everyBadMessageIsAnsweredAndTheDaemonKeepsServing() throws {
-        let daemon = try DaemonProcess(arguments: ["--memory-budget", "64M", "--max-message-bytes", "1M"])
+        let expectedIDs = try TinyModels.qwen2.get().encode("abc", addSpecialTokens: true).json
+        let daemon = try DaemonProcess(arguments: ["--memory-budget", "500000", "--max-message-bytes", "1M"])
         daemon.initialize()
-        let load = daemon.client.call("model/load", ["path": "synthetic:small?maxPositions=64", "id": "s"])
+        let load = daemon.client.call("model/load", ["path": .string(TinyModels.qwen2Path), "id": "s"])
         #expect(load?["id"] == "s")
         var requestID = 5000
         for bad in BadMessage.all {
             daemon.client.writeRaw(bad.bytes)
             requestID += 1
             let probe = daemon.client.request("tokenize", ["model": "s", "texts": ["abc"]], id: requestID)
-            var errors: [JSONValue] = []
-            var answer: JSONValue?
+            var errors: [RPCValue] = []
+            var answer: RPCValue?
             while let message = daemon.client.next(timeout: 10) {
                 if message["id"] == .integer(probe) {
                     answer = message
@@ -111,10 +126,10 @@ struct BadMessage: Sendable, CustomTestStringConvertible {
                 #expect(error["error"]?["code"] == .integer(bad.code.rawValue), "\(bad.name): \(error)")
                 let message = error["error"]?["message"]?.stringValue ?? ""
                 #expect(message.contains(bad.mentions), "\(bad.name): message '\(message)' should mention '\(bad.mentions)'")
-                #expect(error["id"] == (bad.id.map(JSONValue.integer) ?? .null), "\(bad.name): \(error)")
+                #expect(error["id"] == (bad.id.map(RPCValue.integer) ?? .null), "\(bad.name): \(error)")
             }
             #expect(
-                answer?["result"]?["results"]?.arrayValue?.first?["ids"] == [256, 97, 98, 99],
+                answer?["result"]?["results"]?.arrayValue?.first?["ids"] == expectedIDs,
                 "\(bad.name): the valid request after it got \(String(describing: answer))")
         }
         #expect(daemon.shutdown() == 0)

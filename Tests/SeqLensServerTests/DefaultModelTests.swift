@@ -25,7 +25,7 @@ struct DefaultModelTests {
     static let prompt = "The capital of France is"
 
     @Test func loadGenerateUnloadShutdownMatchesTheEngine() throws {
-        let daemon = try DaemonProcess(synthetic: false)
+        let daemon = try DaemonProcess()
         daemon.initialize()
         let load = try #require(daemon.client.call("model/load", ["path": "default"], timeout: 120))
         #expect(load["architecture"] == "llama")
@@ -56,7 +56,7 @@ struct DefaultModelTests {
     }
 
     @Test func theSameFileIsNotReadTwiceAndTooLongInputsAreRefused() throws {
-        let daemon = try DaemonProcess(synthetic: false)
+        let daemon = try DaemonProcess()
         daemon.initialize()
         let first = try #require(daemon.client.call("model/load", ["path": "default"], timeout: 120))
         let path = try #require(PackagePaths.defaultModel?.path)
@@ -77,7 +77,7 @@ struct DefaultModelTests {
     }
 
     @Test func aLongGenerateIsCancelledWithinOneSecond() throws {
-        let daemon = try DaemonProcess(synthetic: false)
+        let daemon = try DaemonProcess()
         daemon.initialize()
         _ = daemon.client.call("model/load", ["path": "default"], timeout: 120)
         let id = daemon.client.request(

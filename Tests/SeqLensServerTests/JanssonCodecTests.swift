@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct JanssonCodecTests {
     @Test func roundTripsEveryKindOfValue() throws {
-        let value: JSONValue = [
+        let value: RPCValue = [
             "null": .null, "true": true, "false": false, "int": -42, "big": .integer(Int(Int64.max)), "real": 0.25,
             "text": "héllo \"quoted\"\n\u{0}nul", "array": [1, "two", [3.5]], "object": ["nested": []],
         ]

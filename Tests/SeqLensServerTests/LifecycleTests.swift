@@ -1,4 +1,6 @@
 import Foundation
+import SeqLensAttribution
+import SeqLensModels
 import Testing
 
 @testable import SeqLensServer
@@ -25,10 +27,15 @@ import Testing
         for method in ["initialize", "shutdown", "model/load", "model/unload", "model/list", "server/status", "tokenize", "detokenize", "generate"] {
             #expect(methods.contains(method), "missing \(method)")
         }
-        #expect(capabilities?["attributionMethods"]?.arrayValue != nil)
-        #expect(capabilities?["stepFunctions"]?.arrayValue != nil)
+        // The engine's own lists.
+        #expect(capabilities?["attributionMethods"] == AttributionMethod.allCases.map(\.rawValue).json)
+        #expect(capabilities?["attributionMethods"]?.arrayValue?.contains("integrated_gradients") == true)
+        #expect(capabilities?["stepFunctions"] == StepFunction.allCases.map(\.rawValue).json)
+        #expect(capabilities?["stepFunctions"]?.arrayValue?.contains("contrast_prob_diff") == true)
+        #expect(capabilities?["architectures"] == LanguageModel.supportedArchitectures.json)
         #expect(capabilities?["architectures"]?.arrayValue?.contains("llama") == true)
-        #expect(capabilities?["checkpointFormats"] == ["safetensors", "gguf"])
+        #expect(capabilities?["checkpointFormats"] == LanguageModel.supportedFormats.json)
+        #expect(capabilities?["checkpointFormats"]?.arrayValue?.contains("gguf") == true)
         #expect(capabilities?["memoryBudgetBytes"] == 12345)
         #expect(daemon.shutdown() == 0)
     }
@@ -54,11 +61,13 @@ import Testing
     @Test func endOfInputAnswersQueuedRequestsAndExitsCleanly() throws {
         let daemon = try DaemonProcess()
         daemon.initialize()
-        let load = daemon.client.request("model/load", ["path": "synthetic:a"])
-        let tokenize = daemon.client.request("tokenize", ["model": "synthetic:a", "texts": ["hi"]])
+        let load = daemon.client.request("model/load", ["path": .string(TinyModels.gpt2Path)])
+        let tokenize = daemon.client.request("tokenize", ["model": "tiny-gpt2", "texts": ["hi there"]])
         daemon.client.closeInput()
-        #expect(daemon.client.response(to: load)?["result"]?["id"] == "synthetic:a")
-        #expect(daemon.client.response(to: tokenize)?["result"]?["results"]?.arrayValue?.first?["ids"] == [256, 104, 105])
+        #expect(daemon.client.response(to: load)?["result"]?["id"] == "tiny-gpt2")
+        let expected = try TinyModels.gpt2.get().encode("hi there", addSpecialTokens: true)
+        #expect(expected.count > 1)
+        #expect(daemon.client.response(to: tokenize)?["result"]?["results"]?.arrayValue?.first?["ids"] == expected.json)
         #expect(daemon.waitForExit() == 0, "\(daemon.standardError)")
     }
 
@@ -66,8 +75,8 @@ import Testing
         // --log-level debug writes a line per request; none may reach the protocol channel.
         let daemon = try DaemonProcess(arguments: ["--log-level", "debug"])
         daemon.initialize()
-        _ = daemon.client.call("model/load", ["path": "synthetic:a"])
-        _ = daemon.client.call("generate", ["model": "synthetic:a", "inputs": ["x"], "maxNewTokens": 3])
+        _ = daemon.client.call("model/load", ["path": .string(TinyModels.gpt2Path)])
+        _ = daemon.client.call("generate", ["model": "tiny-gpt2", "inputs": ["x"], "maxNewTokens": 3])
         #expect(daemon.shutdown() == 0)
         #expect(daemon.client.waitForEndOfOutput())
         #expect(daemon.client.next(timeout: 0) == nil, "every frame on stdout was read and parsed")

@@ -14,7 +14,7 @@ import Testing
         #expect(try reader.optional("absent", as: Int.self) == nil)
     }
 
-    static let badTexts: [(JSONValue, String)] = [
+    static let badTexts: [(RPCValue, String)] = [
         (["texts": "a"], "params.texts: expected an array of strings, got a string"),
         (["texts": ["a", 5]], "params.texts[1]: expected a string, got an integer"),
         ([:], "params.texts: expected an array of strings, it is missing"),
@@ -22,7 +22,7 @@ import Testing
     ]
 
     @Test(arguments: badTexts)
-    func namesTheFieldAndTheExpectedType(params: JSONValue, message: String) throws {
+    func namesTheFieldAndTheExpectedType(params: RPCValue, message: String) throws {
         let reader = try ParamsReader(params)
         #expect(throws: RPCError(.invalidParams, message)) { try reader.requiredArray("texts", of: String.self) }
     }

@@ -8,4 +8,5 @@ let builtInHandlers: [AnyMethodHandler] = [
     AnyMethodHandler(TokenizeHandler()),
     AnyMethodHandler(DetokenizeHandler()),
     AnyMethodHandler(GenerateHandler()),
+    AnyMethodHandler(AttributeHandler()),
 ]

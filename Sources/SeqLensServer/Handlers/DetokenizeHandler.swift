@@ -16,9 +16,9 @@ struct DetokenizeHandler: MethodHandler {
         }
     }
 
-    func handle(_ params: Params, context: RequestContext) throws -> JSONValue {
+    func handle(_ params: Params, context: RequestContext) throws -> RPCValue {
         let model = try context.registry.use(params.model)
-        let vocabularySize = model.summary.vocabularySize
+        let vocabularySize = model.info.vocabularySize
         for (row, ids) in params.ids.enumerated() {
             if let column = ids.firstIndex(where: { $0 < 0 || $0 >= vocabularySize }) {
                 throw RPCError(
@@ -26,7 +26,7 @@ struct DetokenizeHandler: MethodHandler {
                     "params.ids[\(row)][\(column)]: expected a token id in 0..<\(vocabularySize), got \(ids[column])")
             }
         }
-        let texts = try params.ids.map { try model.decode($0, skipSpecialTokens: params.skipSpecialTokens) }
+        let texts = params.ids.map { model.decode($0, skipSpecialTokens: params.skipSpecialTokens) }
         return ["texts": texts.json]
     }
 }

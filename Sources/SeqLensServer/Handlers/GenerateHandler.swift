@@ -31,35 +31,35 @@ struct GenerateHandler: MethodHandler {
         }
     }
 
-    func handle(_ params: Params, context: RequestContext) throws -> JSONValue {
+    func handle(_ params: Params, context: RequestContext) throws -> RPCValue {
         let model = try context.registry.use(params.model)
-        let summary = model.summary
-        if params.options.returnTopK > summary.vocabularySize {
+        let info = model.info
+        if params.options.returnTopK > info.vocabularySize {
             throw RPCError(
                 .invalidParams,
-                "params.returnTopK: expected at most the vocabulary size \(summary.vocabularySize), got \(params.options.returnTopK)")
+                "params.returnTopK: expected at most the vocabulary size \(info.vocabularySize), got \(params.options.returnTopK)")
         }
-        let prompts = try params.inputs.map { try model.encode($0, addSpecialTokens: params.addSpecialTokens) }
+        let prompts = params.inputs.map { model.encode($0, addSpecialTokens: params.addSpecialTokens) }
         for (index, prompt) in prompts.enumerated() {
-            try Self.checkLength(prompt.count, newTokens: params.options.maxNewTokens, limit: summary.maxPositions, index: index)
+            try Self.checkLength(prompt.count, newTokens: params.options.maxNewTokens, limit: info.maxPositions, index: index)
         }
         let totalSteps = max(1, prompts.count * params.options.maxNewTokens)
         context.progress?.begin(title: "generate", message: "\(prompts.count) input(s)")
-        var results: [JSONValue] = []
+        var results: [RPCValue] = []
         for (index, prompt) in prompts.enumerated() {
             try context.checkCancellation()
-            let outcome = try model.continuation(of: prompt, options: params.options) { _, step in
+            let outcome = try model.generate(prompt: prompt, options: params.options) { _, step in
                 try context.checkCancellation()
                 let done = index * params.options.maxNewTokens + step + 1
                 context.progress?.report(fraction: Double(done) / Double(totalSteps), message: "input \(index + 1), token \(step + 1)")
             }
-            var result: [String: JSONValue] = [
+            var result: [String: RPCValue] = [
                 "text": .string(outcome.text),
                 "tokens": outcome.tokens.json,
                 "stopReason": .string(outcome.stopReason.rawValue),
             ]
             if params.returnPromptTokens {
-                let strings = try model.tokenStrings(prompt)
+                let strings = model.tokenStrings(prompt)
                 result["promptTokens"] = .array(zip(prompt, strings).map { ["id": .integer($0), "token": .string($1)] })
             }
             results.append(.object(result))

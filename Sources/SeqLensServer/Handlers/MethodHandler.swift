@@ -1,4 +1,5 @@
 import Foundation
+import SeqLensAttribution
 import SeqLensModels
 
 /// Where a request runs.
@@ -32,7 +33,8 @@ public protocol MethodHandler: Sendable {
     associatedtype Result: JSONRepresentable
     static var method: String { get }
     static var execution: Execution { get }
-    /// - Throws: `RPCError`, `CancellationError` (answered -32800), `ModelError`, or anything else (-32603).
+    /// - Throws: `RPCError`, `CancellationError` (answered -32800), `ModelError`, `AttributionError`
+    ///   (-32602), or anything else (-32603).
     func handle(_ params: Params, context: RequestContext) throws -> Result
 }
 
@@ -68,14 +70,14 @@ public final class ServerEnvironment: Sendable {
 /// A request whose parameters were read and checked, ready to run.
 struct PreparedRequest: Sendable {
     var modelID: String?
-    var run: @Sendable (RequestContext) throws -> JSONValue
+    var run: @Sendable (RequestContext) throws -> RPCValue
 }
 
 /// A handler with its types erased, as the dispatcher stores it.
 struct AnyMethodHandler: Sendable {
     let method: String
     let execution: Execution
-    let prepare: @Sendable (JSONValue?) throws(RPCError) -> PreparedRequest
+    let prepare: @Sendable (RPCValue?) throws(RPCError) -> PreparedRequest
 
     init<Handler: MethodHandler>(_ handler: Handler) {
         method = Handler.method
@@ -100,6 +102,7 @@ func rpcError(for error: any Error, id: RequestID) -> RPCError {
         case .emptyInput, .tokenOutOfRange: return RPCError(.invalidParams, error.description)
         default: return RPCError(.computationFailed, error.description)
         }
+    case let error as AttributionError: return RPCError(.invalidParams, error.description)
     default: return RPCError(.internalError, "internal error: \(error)")
     }
 }

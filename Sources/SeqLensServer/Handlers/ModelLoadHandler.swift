@@ -22,7 +22,7 @@ struct ModelLoadHandler: MethodHandler {
 
     struct Result: JSONRepresentable {
         var outcome: LoadOutcome
-        var json: JSONValue {
+        var json: RPCValue {
             guard case .object(var members) = ModelDescription(entry: outcome.entry).json else { return .null }
             members["alreadyResident"] = .bool(outcome.alreadyResident)
             members["evicted"] = outcome.evicted.json
@@ -37,7 +37,7 @@ struct ModelLoadHandler: MethodHandler {
         if outcome.alreadyResident {
             log.info("model '\(outcome.entry.id)' already resident")
         } else {
-            log.info("loaded '\(outcome.entry.id)' from \(outcome.entry.summary.source) in \(Int(outcome.entry.loadMilliseconds)) ms")
+            log.info("loaded '\(outcome.entry.id)' from \(outcome.entry.info.source) in \(Int(outcome.entry.loadMilliseconds)) ms")
         }
         for id in outcome.evicted { log.info("unloaded '\(id)' to stay within the memory budget") }
         return Result(outcome: outcome)

@@ -9,9 +9,9 @@ struct ModelUnloadHandler: MethodHandler {
         init(from params: ParamsReader) throws(RPCError) { model = try params.modelID() }
     }
 
-    func handle(_ params: Params, context: RequestContext) throws -> JSONValue {
+    func handle(_ params: Params, context: RequestContext) throws -> RPCValue {
         let entry = try context.registry.unload(params.model)
         context.environment.log.info("unloaded '\(entry.id)'")
-        return ["id": .string(entry.id), "freedBytes": .integer(entry.summary.memoryBytes)]
+        return ["id": .string(entry.id), "freedBytes": .integer(entry.info.memoryBytes)]
     }
 }

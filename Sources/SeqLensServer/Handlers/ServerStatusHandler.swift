@@ -6,17 +6,17 @@ struct ServerStatusHandler: MethodHandler {
     static let method = "server/status"
     static let execution = Execution.immediate
 
-    func handle(_ params: NoParams, context: RequestContext) throws -> JSONValue {
+    func handle(_ params: NoParams, context: RequestContext) throws -> RPCValue {
         let environment = context.environment
         let registry = environment.registry
         let (queued, running) = environment.queue.snapshot()
-        let describe = { (job: ComputeJob) -> JSONValue in ["id": job.id.json, "method": .string(job.method)] }
+        let describe = { (job: ComputeJob) -> RPCValue in ["id": job.id.json, "method": .string(job.method)] }
         return [
             "uptimeSeconds": .number(Date().timeIntervalSince(environment.startedAt)),
             "models": .array(registry.entries.map { ModelDescription(entry: $0).json }),
             "memory": [
                 "residentBytes": .integer(registry.residentBytes),
-                "budgetBytes": registry.budgetBytes.map(JSONValue.integer) ?? .null,
+                "budgetBytes": registry.budgetBytes.map(RPCValue.integer) ?? .null,
             ],
             "requests": [
                 "running": .array(running.map { [describe($0)] } ?? []),

@@ -16,13 +16,13 @@ struct TokenizeHandler: MethodHandler {
         }
     }
 
-    func handle(_ params: Params, context: RequestContext) throws -> JSONValue {
+    func handle(_ params: Params, context: RequestContext) throws -> RPCValue {
         let model = try context.registry.use(params.model)
-        var results: [JSONValue] = []
+        var results: [RPCValue] = []
         results.reserveCapacity(params.texts.count)
         for text in params.texts {
-            let ids = try model.encode(text, addSpecialTokens: params.addSpecialTokens)
-            results.append(["ids": ids.json, "tokens": try model.tokenStrings(ids).json])
+            let ids = model.encode(text, addSpecialTokens: params.addSpecialTokens)
+            results.append(["ids": ids.json, "tokens": model.tokenStrings(ids).json])
         }
         return ["results": .array(results)]
     }

@@ -2,12 +2,12 @@
 public protocol ParamValue {
     /// "a string", "an array of integers": completes "expected ...".
     static var expected: String { get }
-    init?(json: JSONValue)
+    init?(json: RPCValue)
 }
 
 extension String: ParamValue {
     public static var expected: String { "a string" }
-    public init?(json: JSONValue) {
+    public init?(json: RPCValue) {
         guard case .string(let text) = json else { return nil }
         self = text
     }
@@ -15,7 +15,7 @@ extension String: ParamValue {
 
 extension Int: ParamValue {
     public static var expected: String { "an integer" }
-    public init?(json: JSONValue) {
+    public init?(json: RPCValue) {
         guard let number = json.intValue else { return nil }
         self = number
     }
@@ -23,7 +23,7 @@ extension Int: ParamValue {
 
 extension Bool: ParamValue {
     public static var expected: String { "a boolean" }
-    public init?(json: JSONValue) {
+    public init?(json: RPCValue) {
         guard case .bool(let flag) = json else { return nil }
         self = flag
     }
@@ -31,7 +31,7 @@ extension Bool: ParamValue {
 
 extension Double: ParamValue {
     public static var expected: String { "a number" }
-    public init?(json: JSONValue) {
+    public init?(json: RPCValue) {
         guard let number = json.doubleValue else { return nil }
         self = number
     }
@@ -40,11 +40,11 @@ extension Double: ParamValue {
 /// Reads typed fields from a request's `params` object; every failure is an `invalidParams` error
 /// whose message names the field path and the expected type.
 public struct ParamsReader {
-    public let members: [String: JSONValue]
+    public let members: [String: RPCValue]
     let path: String
 
     /// - Throws: `RPCError.invalidParams` when `params` is present but not an object.
-    public init(_ params: JSONValue?, path: String = "params") throws(RPCError) {
+    public init(_ params: RPCValue?, path: String = "params") throws(RPCError) {
         self.path = path
         switch params {
         case nil, .null?: members = [:]
@@ -116,13 +116,51 @@ public struct ParamsReader {
         return result
     }
 
+    /// A string field whose value must name a case of `Choice` (e.g. an attribution method).
+    public func optionalChoice<Choice: RawRepresentable & CaseIterable>(
+        _ field: String, of type: Choice.Type = Choice.self
+    ) throws(RPCError) -> Choice? where Choice.RawValue == String {
+        guard let name = try optional(field, as: String.self) else { return nil }
+        return try Self.choice(name, path: "\(path).\(field)", of: type)
+    }
+
+    /// An array of strings, each naming a case of `Choice`.
+    public func optionalChoices<Choice: RawRepresentable & CaseIterable>(
+        _ field: String, of type: Choice.Type = Choice.self
+    ) throws(RPCError) -> [Choice]? where Choice.RawValue == String {
+        guard let names = try optionalArray(field, of: String.self) else { return nil }
+        var choices: [Choice] = []
+        for (index, name) in names.enumerated() {
+            choices.append(try Self.choice(name, path: "\(path).\(field)[\(index)]", of: type))
+        }
+        return choices
+    }
+
+    static func choice<Choice: RawRepresentable & CaseIterable>(
+        _ name: String, path: String, of type: Choice.Type
+    ) throws(RPCError) -> Choice where Choice.RawValue == String {
+        guard let choice = Choice(rawValue: name) else {
+            let known = Choice.allCases.map(\.rawValue).joined(separator: ", ")
+            throw RPCError(.invalidParams, "\(path): expected one of \(known), got '\(name)'")
+        }
+        return choice
+    }
+
+    /// Rejects fields outside `known`, so that a misspelt option (say `n_steps` for `nSteps`) is an
+    /// error rather than silently ignored.
+    public func rejectUnknownFields(_ known: Set<String>) throws(RPCError) {
+        guard let unknown = members.keys.filter({ !known.contains($0) }).sorted().first else { return }
+        throw RPCError(
+            .invalidParams, "\(path).\(unknown): unknown field; known fields: \(known.sorted().joined(separator: ", "))")
+    }
+
     /// A nested object field, read with its own reader.
     public func optionalObject(_ field: String) throws(RPCError) -> ParamsReader? {
         guard let json = members[field], json != .null else { return nil }
         return try ParamsReader(json, path: "\(path).\(field)")
     }
 
-    private static func array<Element: ParamValue>(_ json: JSONValue, path: String, of type: Element.Type) throws(RPCError) -> [Element] {
+    private static func array<Element: ParamValue>(_ json: RPCValue, path: String, of type: Element.Type) throws(RPCError) -> [Element] {
         guard case .array(let values) = json else {
             throw RPCError.invalidParams(path, expected: "an array of \(plural(Element.expected))", got: json)
         }

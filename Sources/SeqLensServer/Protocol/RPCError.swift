@@ -34,9 +34,9 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
 public struct RPCError: Error, Equatable, Sendable, CustomStringConvertible {
     public var code: ErrorCode
     public var message: String
-    public var data: JSONValue?
+    public var data: RPCValue?
 
-    public init(_ code: ErrorCode, _ message: String, data: JSONValue? = nil) {
+    public init(_ code: ErrorCode, _ message: String, data: RPCValue? = nil) {
         self.code = code
         self.message = message
         self.data = data
@@ -44,13 +44,13 @@ public struct RPCError: Error, Equatable, Sendable, CustomStringConvertible {
 
     public var description: String { "error \(code.rawValue): \(message)" }
 
-    public var json: JSONValue {
-        var members: [String: JSONValue] = ["code": .integer(code.rawValue), "message": .string(message)]
+    public var json: RPCValue {
+        var members: [String: RPCValue] = ["code": .integer(code.rawValue), "message": .string(message)]
         if let data { members["data"] = data }
         return .object(members)
     }
 
-    static func invalidParams(_ path: String, expected: String, got value: JSONValue?) -> RPCError {
+    static func invalidParams(_ path: String, expected: String, got value: RPCValue?) -> RPCError {
         let found = value.map { "got \($0.kindDescription)" } ?? "it is missing"
         return RPCError(.invalidParams, "\(path): expected \(expected), \(found)")
     }
@@ -65,7 +65,7 @@ public enum RequestID: Hashable, Sendable, CustomStringConvertible {
     case integer(Int)
     case string(String)
 
-    public init?(_ value: JSONValue) {
+    public init?(_ value: RPCValue) {
         switch value {
         case .integer(let number): self = .integer(number)
         case .string(let text): self = .string(text)
@@ -73,7 +73,7 @@ public enum RequestID: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    public var json: JSONValue {
+    public var json: RPCValue {
         switch self {
         case .integer(let number): .integer(number)
         case .string(let text): .string(text)

@@ -4,20 +4,20 @@ import SeqLensModels
 struct ModelDescription: JSONRepresentable {
     var entry: ResidentEntry
 
-    var json: JSONValue {
-        let summary = entry.summary
+    var json: RPCValue {
+        let info = entry.info
         return [
             "id": .string(entry.id),
-            "architecture": .string(summary.architecture),
-            "layers": .integer(summary.layers),
-            "heads": .integer(summary.heads),
-            "kvHeads": .integer(summary.keyValueHeads),
-            "hiddenSize": .integer(summary.hiddenSize),
-            "vocabSize": .integer(summary.vocabularySize),
-            "maxPositions": .integer(summary.maxPositions),
-            "specialTokens": summary.specialTokens.json,
-            "memoryBytes": .integer(summary.memoryBytes),
-            "source": .string(summary.source),
+            "architecture": .string(info.architecture),
+            "layers": .integer(info.layerCount),
+            "heads": .integer(info.headCount),
+            "kvHeads": .integer(info.keyValueHeadCount),
+            "hiddenSize": .integer(info.hiddenSize),
+            "vocabSize": .integer(info.vocabularySize),
+            "maxPositions": .integer(info.maxPositions),
+            "specialTokens": info.specialTokens.json,
+            "memoryBytes": .integer(info.memoryBytes),
+            "source": .string(info.source),
             "loadMilliseconds": .number(entry.loadMilliseconds),
             "requestsServed": .integer(entry.requestsServed),
         ]
@@ -26,14 +26,14 @@ struct ModelDescription: JSONRepresentable {
 
 /// `{id, token, prob}`: a token with its probability.
 extension TokenProbability: JSONRepresentable {
-    public var json: JSONValue {
+    public var json: RPCValue {
         ["id": .integer(id), "token": .string(token), "prob": .number(Double(probability))]
     }
 }
 
 /// `{id, token, prob, top}`: a generated token and its most likely alternatives.
 extension GeneratedToken: JSONRepresentable {
-    public var json: JSONValue {
+    public var json: RPCValue {
         [
             "id": .integer(id), "token": .string(token), "prob": .number(Double(probability)),
             "top": alternatives.json,

@@ -7,13 +7,14 @@ public struct ResidentEntry: Sendable {
     public var id: String
     /// The loader's key for the files (canonical path): same key, same model.
     public var key: String
-    public var model: any ResidentModel
-    public var summary: ModelSummary
+    public var model: LanguageModel
     public var loadMilliseconds: Double
     public var loadedAt: Date
     /// Logical clock of the last use, for least-recently-used eviction.
     var lastUse: UInt64
     public var requestsServed: Int
+
+    public var info: ModelInfo { model.info }
 }
 
 /// The result of `load`: the entry, whether it was already resident, and models evicted for room.
@@ -52,15 +53,15 @@ public final class ModelRegistry: Sendable {
     /// Number of times a model was actually read from storage (not served from residence).
     public var loadsFromStorage: Int { state.withLock { $0.loadsFromStorage } }
 
-    public var residentBytes: Int { state.withLock { $0.entries.values.reduce(0) { $0 + $1.summary.memoryBytes } } }
+    public var residentBytes: Int { state.withLock { $0.entries.values.reduce(0) { $0 + $1.info.memoryBytes } } }
 
     /// Resident models, least recently used first.
     public var entries: [ResidentEntry] { state.withLock { $0.entries.values.sorted { $0.lastUse < $1.lastUse } } }
 
     /// The model with `id`, marked as used now.
     /// - Throws: `modelNotFound` naming the resident ids.
-    public func use(_ id: String) throws(RPCError) -> any ResidentModel {
-        let found: (any ResidentModel)? = state.withLock { state in
+    public func use(_ id: String) throws(RPCError) -> LanguageModel {
+        let found: LanguageModel? = state.withLock { state in
             guard var entry = state.entries[id] else { return nil }
             state.clock += 1
             entry.lastUse = state.clock
@@ -87,20 +88,19 @@ public final class ModelRegistry: Sendable {
             evicted += try makeRoom(for: estimate, what: Self.describe(location), busy: busy)
         }
         let started = Date()
-        let model: any ResidentModel
+        let model: LanguageModel
         do {
             model = try loader.load(location)
         } catch {
             throw RPCError(.modelLoadFailed, "cannot load \(Self.describe(location)): \(error)")
         }
-        let summary = model.summary
         state.withLock { $0.loadsFromStorage += 1 }
-        evicted += try makeRoom(for: summary.memoryBytes, what: Self.describe(location), busy: busy)
+        evicted += try makeRoom(for: model.info.memoryBytes, what: Self.describe(location), busy: busy)
         let entry = state.withLock { state in
             state.clock += 1
             let id = requestedID ?? Self.uniqueID(base: Self.derivedID(location), taken: state.entries)
             let entry = ResidentEntry(
-                id: id, key: key, model: model, summary: summary,
+                id: id, key: key, model: model,
                 loadMilliseconds: Date().timeIntervalSince(started) * 1000, loadedAt: started, lastUse: state.clock,
                 requestsServed: 0)
             state.entries[id] = entry
@@ -127,7 +127,7 @@ public final class ModelRegistry: Sendable {
                 return .failure(
                     RPCError(
                         .invalidParams,
-                        "params.id: '\(requestedID)' is already the id of the model from \(holder.summary.source); unload it or choose another id"
+                        "params.id: '\(requestedID)' is already the id of the model from \(holder.info.source); unload it or choose another id"
                     ))
             }
             return .success(nil)
@@ -139,10 +139,10 @@ public final class ModelRegistry: Sendable {
     private func makeRoom(for bytes: Int, what: String, busy: Set<String>) throws(RPCError) -> [String] {
         let result: Result<[String], RPCError> = state.withLock { state in
             guard let budget = state.budgetBytes else { return .success([]) }
-            var resident = state.entries.values.reduce(0) { $0 + $1.summary.memoryBytes }
+            var resident = state.entries.values.reduce(0) { $0 + $1.info.memoryBytes }
             if resident + bytes <= budget { return .success([]) }
             let idle = state.entries.values.filter { !busy.contains($0.id) }.sorted { $0.lastUse < $1.lastUse }
-            let idleBytes = idle.reduce(0) { $0 + $1.summary.memoryBytes }
+            let idleBytes = idle.reduce(0) { $0 + $1.info.memoryBytes }
             guard resident - idleBytes + bytes <= budget else {
                 let busyIDs = state.entries.keys.filter { busy.contains($0) }.sorted()
                 return .failure(
@@ -156,7 +156,7 @@ public final class ModelRegistry: Sendable {
             var evicted: [String] = []
             for entry in idle where resident + bytes > budget {
                 state.entries.removeValue(forKey: entry.id)
-                resident -= entry.summary.memoryBytes
+                resident -= entry.info.memoryBytes
                 evicted.append(entry.id)
             }
             return .success(evicted)
@@ -182,7 +182,6 @@ public final class ModelRegistry: Sendable {
         switch location {
         case .defaultModel: return "default"
         case .path(let path):
-            if path.hasPrefix(SyntheticModel.scheme) { return String(path.split(separator: "?")[0]) }
             let name = URL(fileURLWithPath: path).lastPathComponent
             let stem = name.hasSuffix(".gguf") ? String(name.dropLast(5)) : name
             return stem.isEmpty ? "model" : stem

@@ -3,11 +3,11 @@ import Synchronization
 /// Sends LSP `$/progress` notifications (begin, report with percentage, end) for a request that
 /// carried a `workDoneToken`. Reports are sent only when the whole percentage changes.
 public final class ProgressReporter: Sendable {
-    public let token: JSONValue
-    private let send: @Sendable (JSONValue) -> Void
+    public let token: RPCValue
+    private let send: @Sendable (RPCValue) -> Void
     private let state = Mutex<(began: Bool, ended: Bool, percentage: Int)>((false, false, -1))
 
-    init(token: JSONValue, send: @escaping @Sendable (JSONValue) -> Void) {
+    init(token: RPCValue, send: @escaping @Sendable (RPCValue) -> Void) {
         self.token = token
         self.send = send
     }
@@ -18,7 +18,7 @@ public final class ProgressReporter: Sendable {
             return !state.began
         }
         guard first else { return }
-        var value: [String: JSONValue] = [
+        var value: [String: RPCValue] = [
             "kind": "begin", "title": .string(title), "cancellable": true, "percentage": 0,
         ]
         if let message { value["message"] = .string(message) }
@@ -34,7 +34,7 @@ public final class ProgressReporter: Sendable {
             return true
         }
         guard changed else { return }
-        var value: [String: JSONValue] = ["kind": "report", "percentage": .integer(percentage)]
+        var value: [String: RPCValue] = ["kind": "report", "percentage": .integer(percentage)]
         if let message { value["message"] = .string(message) }
         notify(value)
     }
@@ -46,12 +46,12 @@ public final class ProgressReporter: Sendable {
             return state.began && !state.ended
         }
         guard shouldSend else { return }
-        var value: [String: JSONValue] = ["kind": "end"]
+        var value: [String: RPCValue] = ["kind": "end"]
         if let message { value["message"] = .string(message) }
         notify(value)
     }
 
-    private func notify(_ value: [String: JSONValue]) {
+    private func notify(_ value: [String: RPCValue]) {
         send(.object(["token": token, "value": .object(value)]))
     }
 }

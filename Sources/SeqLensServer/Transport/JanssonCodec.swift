@@ -11,7 +11,7 @@ public struct JSONParseError: Error, Equatable, CustomStringConvertible {
 
 /// The outcome of decoding one message body.
 public struct DecodedBody: Sendable {
-    public var value: JSONValue
+    public var value: RPCValue
     /// Bytes consumed by the first JSON value; fewer than the body when the frame was too long.
     public var consumedBytes: Int
 }
@@ -48,7 +48,7 @@ public enum JanssonCodec {
     }
 
     /// Compact UTF-8 JSON text for `value`; non-finite reals become `null`.
-    public static func encode(_ value: JSONValue) -> [UInt8] {
+    public static func encode(_ value: RPCValue) -> [UInt8] {
         guard let root = node(for: value) else { return Array("null".utf8) }
         defer { json_delete(root) }
         let sink = ByteSink()
@@ -78,7 +78,7 @@ public enum JanssonCodec {
         }
     }
 
-    private static func value(of node: UnsafeMutablePointer<json_t>) -> JSONValue {
+    private static func value(of node: UnsafeMutablePointer<json_t>) -> RPCValue {
         switch node.pointee.type {
         case JSON_NULL: return .null
         case JSON_TRUE: return .bool(true)
@@ -92,7 +92,7 @@ public enum JanssonCodec {
             return .string(String(decoding: bytes, as: UTF8.self))
         case JSON_ARRAY:
             let count = json_array_size(node)
-            var elements: [JSONValue] = []
+            var elements: [RPCValue] = []
             elements.reserveCapacity(count)
             for index in 0..<count {
                 guard let element = json_array_get(node, index) else { continue }
@@ -100,7 +100,7 @@ public enum JanssonCodec {
             }
             return .array(elements)
         case JSON_OBJECT:
-            var members: [String: JSONValue] = [:]
+            var members: [String: RPCValue] = [:]
             members.reserveCapacity(json_object_size(node))
             var iterator = json_object_iter(node)
             while let current = iterator {
@@ -115,7 +115,7 @@ public enum JanssonCodec {
         }
     }
 
-    private static func node(for value: JSONValue) -> UnsafeMutablePointer<json_t>? {
+    private static func node(for value: RPCValue) -> UnsafeMutablePointer<json_t>? {
         switch value {
         case .null: return json_null()
         case .bool(let flag): return flag ? json_true() : json_false()

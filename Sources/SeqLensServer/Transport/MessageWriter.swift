@@ -11,7 +11,7 @@ public final class MessageWriter: Sendable {
         self.descriptor = descriptor
     }
 
-    public func send(_ message: JSONValue) {
+    public func send(_ message: RPCValue) {
         let body = JanssonCodec.encode(message)
         var frame = Array("Content-Length: \(body.count)\r\n\r\n".utf8)
         frame.append(contentsOf: body)
@@ -21,7 +21,7 @@ public final class MessageWriter: Sendable {
         }
     }
 
-    public func sendResult(_ result: JSONValue, id: RequestID) {
+    public func sendResult(_ result: RPCValue, id: RequestID) {
         send(["jsonrpc": "2.0", "id": id.json, "result": result])
     }
 
@@ -29,7 +29,7 @@ public final class MessageWriter: Sendable {
         send(["jsonrpc": "2.0", "id": id?.json ?? .null, "error": error.json])
     }
 
-    public func sendNotification(_ method: String, params: JSONValue) {
+    public func sendNotification(_ method: String, params: RPCValue) {
         send(["jsonrpc": "2.0", "method": .string(method), "params": params])
     }
 

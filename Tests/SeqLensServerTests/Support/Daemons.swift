@@ -28,6 +28,11 @@ enum PackagePaths {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
     }
 
+    /// A committed tiny checkpoint (Tests/Fixtures/models/NAME: tiny-gpt2, tiny-llama, tiny-qwen2, ...).
+    static func fixtureModel(_ name: String) -> String {
+        root.appendingPathComponent("Tests/Fixtures/models/\(name)").path
+    }
+
     /// The default model (SmolLM2) in the user cache, if it has been fetched.
     static var defaultModel: URL? {
         let environment = ProcessInfo.processInfo.environment
@@ -46,7 +51,7 @@ final class DaemonProcess {
     private let errorPipe = Pipe()
     private let errorLog = LockedBytes()
 
-    init(arguments: [String] = [], synthetic: Bool = true) throws {
+    init(arguments: [String] = []) throws {
         guard let binary = PackagePaths.binary else {
             throw DaemonError.binaryMissing(PackagePaths.root.appendingPathComponent(".build/debug/seqlens").path)
         }
@@ -54,9 +59,6 @@ final class DaemonProcess {
         let output = Pipe()
         process.executableURL = binary
         process.arguments = ["serve"] + arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["SEQLENS_SYNTHETIC_MODELS"] = synthetic ? "1" : "0"
-        process.environment = environment
         process.standardInput = input
         process.standardOutput = output
         process.standardError = errorPipe
@@ -85,7 +87,7 @@ final class DaemonProcess {
 
     /// `initialize` + `initialized`; returns the initialize result.
     @discardableResult
-    func initialize(_ options: JSONValue = [:]) -> JSONValue? {
+    func initialize(_ options: RPCValue = [:]) -> RPCValue? {
         let result = client.call("initialize", ["processId": .null, "initializationOptions": options])
         client.notify("initialized", [:])
         return result
@@ -130,14 +132,14 @@ enum DaemonError: Error, CustomStringConvertible {
     }
 }
 
-/// A `Server` running in this process on a thread, loading `synthetic:` models, over real pipes.
+/// A `Server` running in this process on a thread, over real pipes.
 final class InProcessDaemon: @unchecked Sendable {
     let client: RPCTestClient
     let server: Server
     private let done = NSCondition()
     private var status: Int32?
 
-    init(configuration: ServerConfiguration = ServerConfiguration(logLevel: .error, allowsSyntheticModels: true)) {
+    init(configuration: ServerConfiguration = ServerConfiguration(logLevel: .error)) {
         var toServer: [Int32] = [0, 0]
         var fromServer: [Int32] = [0, 0]
         _ = pipe(&toServer)
@@ -158,7 +160,7 @@ final class InProcessDaemon: @unchecked Sendable {
         thread.start()
     }
 
-    func initialize(_ options: JSONValue = [:]) {
+    func initialize(_ options: RPCValue = [:]) {
         _ = client.call("initialize", ["initializationOptions": options])
         client.notify("initialized")
     }

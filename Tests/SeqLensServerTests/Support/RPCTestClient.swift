@@ -8,7 +8,7 @@ final class RPCTestClient: @unchecked Sendable {
     let writeDescriptor: Int32
     let readDescriptor: Int32
     private let condition = NSCondition()
-    private var received: [JSONValue] = []
+    private var received: [RPCValue] = []
     private var endOfOutput = false
     private var nextID = 1000
 
@@ -38,29 +38,29 @@ final class RPCTestClient: @unchecked Sendable {
 
     static func frame(_ body: [UInt8]) -> [UInt8] { Array("Content-Length: \(body.count)\r\n\r\n".utf8) + body }
 
-    func send(_ message: JSONValue) { writeRaw(Self.frame(JanssonCodec.encode(message))) }
+    func send(_ message: RPCValue) { writeRaw(Self.frame(JanssonCodec.encode(message))) }
 
     /// Sends a request with a fresh integer id and returns the id.
     @discardableResult
-    func request(_ method: String, _ params: JSONValue? = nil, id: Int? = nil) -> Int {
+    func request(_ method: String, _ params: RPCValue? = nil, id: Int? = nil) -> Int {
         condition.lock()
         nextID += 1
         let requestID = id ?? nextID
         condition.unlock()
-        var message: [String: JSONValue] = ["jsonrpc": "2.0", "id": .integer(requestID), "method": .string(method)]
+        var message: [String: RPCValue] = ["jsonrpc": "2.0", "id": .integer(requestID), "method": .string(method)]
         if let params { message["params"] = params }
         send(.object(message))
         return requestID
     }
 
-    func notify(_ method: String, _ params: JSONValue? = nil) {
-        var message: [String: JSONValue] = ["jsonrpc": "2.0", "method": .string(method)]
+    func notify(_ method: String, _ params: RPCValue? = nil) {
+        var message: [String: RPCValue] = ["jsonrpc": "2.0", "method": .string(method)]
         if let params { message["params"] = params }
         send(.object(message))
     }
 
     /// The next message from the server, or nil after `timeout` seconds or at end of output.
-    func next(timeout: TimeInterval = 10) -> JSONValue? {
+    func next(timeout: TimeInterval = 10) -> RPCValue? {
         let deadline = Date().addingTimeInterval(timeout)
         condition.lock()
         defer { condition.unlock() }
@@ -82,9 +82,9 @@ final class RPCTestClient: @unchecked Sendable {
     /// The response to `id`; notifications before it go to `onNotification`, other responses are
     /// recorded as issues.
     func response(
-        to id: Int, timeout: TimeInterval = 10, onNotification: (JSONValue) -> Void = { _ in },
+        to id: Int, timeout: TimeInterval = 10, onNotification: (RPCValue) -> Void = { _ in },
         sourceLocation: SourceLocation = #_sourceLocation
-    ) -> JSONValue? {
+    ) -> RPCValue? {
         let deadline = Date().addingTimeInterval(timeout)
         while let message = next(timeout: max(0, deadline.timeIntervalSinceNow)) {
             if message["id"] == .integer(id) { return message }
@@ -100,9 +100,9 @@ final class RPCTestClient: @unchecked Sendable {
 
     /// Sends a request and returns its `result`, recording an issue for an error.
     func call(
-        _ method: String, _ params: JSONValue? = nil, timeout: TimeInterval = 10,
+        _ method: String, _ params: RPCValue? = nil, timeout: TimeInterval = 10,
         sourceLocation: SourceLocation = #_sourceLocation
-    ) -> JSONValue? {
+    ) -> RPCValue? {
         let id = request(method, params)
         guard let reply = response(to: id, timeout: timeout, sourceLocation: sourceLocation) else { return nil }
         if let error = reply["error"] { Issue.record("\(method) failed: \(error)", sourceLocation: sourceLocation) }
@@ -120,7 +120,7 @@ final class RPCTestClient: @unchecked Sendable {
             if count <= 0 { break }
             chunk.withUnsafeBytes { framer.append(UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
             while let event = framer.nextEvent() {
-                let value: JSONValue
+                let value: RPCValue
                 switch event {
                 case .message(let body):
                     value = (try? JanssonCodec.decode(body).value) ?? ["unparsable": .string(String(decoding: body, as: UTF8.self))]

@@ -2,14 +2,14 @@ import Foundation
 import SeqLensServer
 
 /// A JSON Schema subset, enough for the OpenRPC document in protocol/: type, properties, required,
-/// additionalProperties, items, enum, const, minimum/maximum/exclusiveMinimum, minItems, minLength,
+/// additionalProperties, items, enum, const, minimum/maximum/exclusiveMinimum, minItems/maxItems, minLength,
 /// oneOf/anyOf/allOf and local `$ref`s.
 struct SchemaValidator {
     /// The whole document, for resolving `#/...` references.
-    let document: JSONValue
+    let document: RPCValue
 
     /// Problems with `value`, each prefixed by its path; empty when it conforms.
-    func problems(_ value: JSONValue, against schema: JSONValue, at path: String = "$") -> [String] {
+    func problems(_ value: RPCValue, against schema: RPCValue, at path: String = "$") -> [String] {
         guard case .object(let rules) = schema else { return [] }
         if case .string(let reference)? = rules["$ref"] {
             guard let target = resolve(reference) else { return ["\(path): unresolvable $ref \(reference)"] }
@@ -36,6 +36,7 @@ struct SchemaValidator {
         }
         if case .array(let elements) = value {
             if let minimum = rules["minItems"]?.intValue, elements.count < minimum { found.append("\(path): fewer than \(minimum) items") }
+            if let maximum = rules["maxItems"]?.intValue, elements.count > maximum { found.append("\(path): more than \(maximum) items") }
             if let items = rules["items"] {
                 for (index, element) in elements.enumerated() { found += problems(element, against: items, at: "\(path)[\(index)]") }
             }
@@ -70,14 +71,14 @@ struct SchemaValidator {
         return found
     }
 
-    func resolve(_ reference: String) -> JSONValue? {
+    func resolve(_ reference: String) -> RPCValue? {
         guard reference.hasPrefix("#/") else { return nil }
-        var node: JSONValue? = document
+        var node: RPCValue? = document
         for part in reference.dropFirst(2).split(separator: "/") { node = node?[String(part)] }
         return node
     }
 
-    static func matches(_ value: JSONValue, type: String) -> Bool {
+    static func matches(_ value: RPCValue, type: String) -> Bool {
         switch (type, value) {
         case ("null", .null), ("boolean", .bool), ("string", .string), ("array", .array), ("object", .object): true
         case ("integer", .integer), ("number", .integer), ("number", .number): true
@@ -87,7 +88,7 @@ struct SchemaValidator {
     }
 
     /// Equality that treats 1 and 1.0 alike, as JSON Schema does.
-    static func equal(_ lhs: JSONValue, _ rhs: JSONValue) -> Bool {
+    static func equal(_ lhs: RPCValue, _ rhs: RPCValue) -> Bool {
         if let left = lhs.doubleValue, let right = rhs.doubleValue { return left == right }
         return lhs == rhs
     }
@@ -95,16 +96,16 @@ struct SchemaValidator {
 
 /// The OpenRPC document and checks of messages against it.
 struct ProtocolSpecification {
-    let document: JSONValue
+    let document: RPCValue
     let validator: SchemaValidator
-    let methods: [String: JSONValue]
+    let methods: [String: RPCValue]
     let errorCodes: [String: Int]
 
     init() throws {
         let url = PackagePaths.root.appendingPathComponent("protocol/seqlens.openrpc.json")
         document = try JanssonCodec.decode(Array(try Data(contentsOf: url))).value
         validator = SchemaValidator(document: document)
-        var methods: [String: JSONValue] = [:]
+        var methods: [String: RPCValue] = [:]
         for method in document["methods"]?.arrayValue ?? [] {
             if let name = method["name"]?.stringValue { methods[name] = method }
         }
@@ -118,7 +119,7 @@ struct ProtocolSpecification {
     static let universalCodes: Set<Int> = [-32700, -32600, -32601, -32602, -32603, -32002]
 
     /// Problems with a message `from` the client or the server; `requests` maps ids to methods.
-    func problems(_ message: JSONValue, from sender: String, requests: inout [JSONValue: String]) -> [String] {
+    func problems(_ message: RPCValue, from sender: String, requests: inout [RPCValue: String]) -> [String] {
         guard message["jsonrpc"] == "2.0" else { return ["jsonrpc is not \"2.0\""] }
         if case .string(let name)? = message["method"] {
             guard let method = methods[name] else { return ["method '\(name)' is not in the spec"] }
@@ -149,7 +150,7 @@ struct ProtocolSpecification {
         return validator.problems(message["result"] ?? .null, against: schema, at: "\(name).result")
     }
 
-    private func paramsProblems(_ params: JSONValue?, method: JSONValue) -> [String] {
+    private func paramsProblems(_ params: RPCValue?, method: RPCValue) -> [String] {
         let name = method["name"]?.stringValue ?? "?"
         let members = params?.objectValue ?? [:]
         if let params, params.objectValue == nil { return ["\(name): params is not an object"] }

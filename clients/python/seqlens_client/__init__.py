@@ -3,8 +3,12 @@
     with SeqLens() as lens:
         model = lens.load_model("default")
         print(lens.generate(model.id, ["Hello"], max_new_tokens=5)[0].text)
+        out = lens.attribute(model.id, "Hello", method="integrated_gradients", n_steps=10,
+                             step_scores=["probability"], generation_args={"max_new_tokens": 5})
+        print(out[0].generated_tokens, out[0].step_scores["probability"])
 """
 
+from .attribution import AttributionResult, PackedTensor, SequenceAttribution, TokenWithId, attribute_params
 from .client import PendingRequest, SeqLens, find_binary
 from .errors import (
     ComputationFailed, DaemonExited, InputTooLong, InternalError, InvalidParams, InvalidRequest,
@@ -17,5 +21,6 @@ __all__ = [
     "SeqLens", "PendingRequest", "find_binary", "SeqLensError", "ParseError", "InvalidRequest", "MethodNotFound",
     "InvalidParams", "InternalError", "ServerNotInitialized", "RequestCancelled", "ModelNotFound", "ModelLoadFailed",
     "MemoryBudgetExceeded", "InputTooLong", "ComputationFailed", "DaemonExited", "Encoding", "GeneratedToken",
-    "Generation", "ModelInfo", "Progress", "TokenProbability",
+    "Generation", "ModelInfo", "Progress", "TokenProbability", "AttributionResult", "SequenceAttribution",
+    "PackedTensor", "TokenWithId", "attribute_params",
 ]

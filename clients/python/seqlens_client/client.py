@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Dict, IO, List, Optional, Sequence, Union
 
+from .attribution import AttributionResult, attribute_params
 from .errors import DaemonExited, SeqLensError, error_from_reply
 from .types import Encoding, Generation, ModelInfo, Progress
 
@@ -254,6 +255,31 @@ class SeqLens:
                 "temperature": temperature, "topK": top_k, "topP": top_p, "seed": seed, "returnTopK": return_top_k,
                 "stopAtEos": stop_at_eos, "addSpecialTokens": add_special_tokens,
                 "returnPromptTokens": return_prompt_tokens}
+
+    def attribute(self, model: str, input_texts: Union[Sequence[str], str],
+                  generated_texts: Union[Sequence[str], str, None] = None, *,
+                  progress: Optional[ProgressCallback] = None, timeout: Optional[float] = None,
+                  **arguments: Any) -> AttributionResult:
+        """Feature attribution, as Inseq's `model.attribute(input_texts, generated_texts, ...)`.
+
+        Keyword arguments keep Inseq's names: method, attributed_fn, step_scores, attr_pos_start,
+        attr_pos_end, contrast_targets, contrast_targets_alignments, include_eos_baseline,
+        skip_special_tokens, generation_args (e.g. {"max_new_tokens": 10}), batch_size, the method's
+        arguments (n_steps, internal_batch_size, n_samples, stdevs, layer, multiply_by_inputs,
+        return_convergence_delta, abs, integration) and the step function's (logprob, top_k, top_p,
+        min_tokens_to_keep, contrast_force_inputs); plus aggregate (default True), granular (also
+        return the raw hidden-dimension values, decoded) and save_path / overwrite (write Inseq's
+        JSON file). `progress` receives a report per sequence.
+        """
+        params = attribute_params(model, input_texts, generated_texts, **arguments)
+        return AttributionResult.from_json(self.request("attribute", params, progress=progress, timeout=timeout))
+
+    def attribute_async(self, model: str, input_texts: Union[Sequence[str], str],
+                        generated_texts: Union[Sequence[str], str, None] = None, *,
+                        progress: Optional[ProgressCallback] = None, **arguments: Any) -> PendingRequest:
+        """Like `attribute` but returns at once; `AttributionResult.from_json(pending.result())` reads
+        the answer, `cancel()` stops it after the sequence it is computing."""
+        return self.send("attribute", attribute_params(model, input_texts, generated_texts, **arguments), progress)
 
     # Lifecycle.
 

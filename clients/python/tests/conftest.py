@@ -1,4 +1,5 @@
-"""Fixtures: the real daemon binary ($SEQLENS_BIN, else .build/release or .build/debug of the repo)."""
+"""Fixtures: the real daemon binary ($SEQLENS_BIN, else .build/release or .build/debug of the repo) and
+the committed tiny random GPT-2 (Tests/Fixtures/models/tiny-gpt2: loads in milliseconds)."""
 
 import os
 from pathlib import Path
@@ -6,6 +7,7 @@ from pathlib import Path
 import pytest
 
 REPOSITORY = Path(__file__).resolve().parents[3]
+TINY_GPT2 = str(REPOSITORY / "Tests" / "Fixtures" / "models" / "tiny-gpt2")
 
 
 def daemon_binary() -> str:
@@ -25,9 +27,15 @@ def binary() -> str:
 
 @pytest.fixture
 def lens(binary):
-    """A daemon that also accepts synthetic: model paths (a test hook needing no weights)."""
     from seqlens_client import SeqLens
 
-    client = SeqLens([binary, "serve"], env={"SEQLENS_SYNTHETIC_MODELS": "1"})
+    client = SeqLens([binary, "serve"])
     yield client
     client.close()
+
+
+@pytest.fixture
+def gpt2(lens):
+    """A daemon with tiny-gpt2 resident as "gpt2"."""
+    lens.load_model(TINY_GPT2, id="gpt2")
+    return lens

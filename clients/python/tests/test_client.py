@@ -9,6 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from conftest import TINY_GPT2  # noqa: E402
 from seqlens_client import (  # noqa: E402
     InputTooLong, InvalidParams, MemoryBudgetExceeded, ModelLoadFailed, ModelNotFound, RequestCancelled, SeqLens,
 )
@@ -20,36 +21,43 @@ def test_initialize_reports_server_and_capabilities(lens):
 
 
 def test_load_tokenize_detokenize(lens):
-    model = lens.load_model("synthetic:a", id="a")
-    assert (model.id, model.architecture, model.vocab_size, model.already_resident) == ("a", "synthetic", 258, False)
-    again = lens.load_model("synthetic:a")
+    model = lens.load_model(TINY_GPT2, id="a")
+    assert (model.id, model.architecture, model.vocab_size, model.max_positions, model.already_resident) == \
+        ("a", "gpt2", 512, 128, False)
+    again = lens.load_model(TINY_GPT2 + "/")
     assert again.already_resident and again.id == "a"
     assert lens.status()["modelLoadsFromStorage"] == 1
-    [encoding] = lens.tokenize("a", ["hi"])
-    assert encoding.ids == [256, 104, 105] and encoding.tokens == ["<s>", "h", "i"]
-    assert lens.detokenize("a", [encoding.ids], skip_special_tokens=True) == ["hi"]
+    [encoding] = lens.tokenize("a", ["Hello world"])
+    # As Hugging Face tokenizers encodes it with the fixture's tokenizer.json.
+    assert encoding.ids == [40, 69, 360, 79, 279, 263, 76, 68]
+    assert encoding.tokens == ["H", "e", "ll", "o", "Ġw", "or", "l", "d"]
+    assert lens.detokenize("a", [encoding.ids], skip_special_tokens=True) == ["Hello world"]
     assert [m.id for m in lens.list_models()] == ["a"]
     assert lens.unload_model("a") == model.memory_bytes
 
 
-def test_generate_with_progress_callback(lens):
-    lens.load_model("synthetic:g", id="g")
+def test_generate_with_progress_callback(gpt2):
     updates = []
-    [generation] = lens.generate("g", ["abc"], max_new_tokens=4, return_top_k=2, progress=updates.append)
-    assert generation.text == "defg"
+    [generation] = gpt2.generate("gpt2", ["Hello"], max_new_tokens=4, return_top_k=2, stop_at_eos=False,
+                                 progress=updates.append)
     assert generation.stop_reason == "maxNewTokens"
-    assert [t.id for t in generation.tokens] == [100, 101, 102, 103]
-    assert [a.token for a in generation.tokens[0].top] == ["d", "e"]
+    assert len(generation.tokens) == 4
+    for token in generation.tokens:  # greedy: each token is its step's most likely one
+        assert [alternative.id for alternative in token.top][0] == token.id
+        assert token.top[0].prob >= token.top[1].prob and token.prob == token.top[0].prob
+    assert gpt2.detokenize("gpt2", [[t.id for t in generation.tokens]], skip_special_tokens=True) == [generation.text]
+    assert gpt2.generate("gpt2", ["Hello"], max_new_tokens=4, stop_at_eos=False)[0].text == generation.text
     assert [u.kind for u in updates] == ["begin", "report", "report", "report", "report", "end"]
     assert [u.percentage for u in updates if u.kind == "report"] == [25, 50, 75, 100]
 
 
-def test_cancellation_raises_request_cancelled(lens):
-    lens.load_model("synthetic:slow?delayMs=10&maxPositions=100000", id="slow")
+def test_cancellation_raises_request_cancelled(gpt2):
     started = []
-    pending = lens.generate_async("slow", ["a"], max_new_tokens=10000, progress=started.append)
+    # 200 inputs x 120 tokens: seconds of work, stopped at its next token.
+    pending = gpt2.generate_async("gpt2", [f"Hello {i}" for i in range(200)], max_new_tokens=120, stop_at_eos=False,
+                                  progress=started.append)
     deadline = time.time() + 5
-    while not started and time.time() < deadline:
+    while not any(update.kind == "report" for update in started) and time.time() < deadline:
         time.sleep(0.01)
     cancelled_at = time.time()
     pending.cancel()
@@ -57,17 +65,17 @@ def test_cancellation_raises_request_cancelled(lens):
         pending.result(timeout=5)
     assert time.time() - cancelled_at < 1
     assert raised.value.code == -32800
-    assert lens.tokenize("slow", ["ok"], add_special_tokens=False)[0].ids == [111, 107]
+    assert gpt2.tokenize("gpt2", ["Hello world"])[0].ids == [40, 69, 360, 79, 279, 263, 76, 68]
 
 
 @pytest.mark.parametrize("call, error, words", [
     (lambda lens: lens.tokenize("missing", ["x"]), ModelNotFound, "no resident model with id 'missing'"),
     (lambda lens: lens.load_model("/no/such/model.gguf"), ModelLoadFailed, "/no/such/model.gguf"),
     (lambda lens: lens.request("tokenize", {"model": "m", "texts": [1]}), InvalidParams, "params.texts[0]"),
-    (lambda lens: lens.load_model("synthetic:huge?memory=999999999999"), MemoryBudgetExceeded, "memory budget"),
+    (lambda lens: lens.load_model(TINY_GPT2), MemoryBudgetExceeded, "memory budget is 500000 bytes"),
 ])
 def test_errors_are_exceptions_with_codes(binary, call, error, words):
-    with SeqLens([binary, "serve"], env={"SEQLENS_SYNTHETIC_MODELS": "1"}, memory_budget_bytes=10**9) as lens:
+    with SeqLens([binary, "serve"], memory_budget_bytes=500_000) as lens:
         with pytest.raises(error) as raised:
             call(lens)
         assert words in raised.value.message
@@ -75,11 +83,12 @@ def test_errors_are_exceptions_with_codes(binary, call, error, words):
         assert lens.list_models() == []
 
 
-def test_input_too_long(lens):
-    lens.load_model("synthetic:short?maxPositions=8", id="short")
+def test_input_too_long(gpt2):
+    text = "long " * 100
+    prompt_tokens = len(gpt2.tokenize("gpt2", [text])[0].ids)
     with pytest.raises(InputTooLong) as raised:
-        lens.generate("short", ["abcdefgh"], max_new_tokens=2)
-    assert raised.value.data == {"promptTokens": 9, "maxPositions": 8}
+        gpt2.generate("gpt2", [text], max_new_tokens=2)
+    assert raised.value.data == {"promptTokens": prompt_tokens, "maxPositions": 128}
 
 
 def test_context_manager_shuts_the_daemon_down_cleanly(binary):

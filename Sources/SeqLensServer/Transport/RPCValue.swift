@@ -1,15 +1,17 @@
-/// A JSON document as a Swift value: what the codec reads and writes, and what handlers see.
+/// A JSON document as a Swift value, as the protocol carries it: what the codec reads and writes,
+/// and what handlers see. (Named apart from SeqLensAttribution.JSONValue, the Python-JSON model of
+/// Inseq files, which keeps NaN.)
 ///
 /// Integers and reals are kept apart because JSON-RPC ids and most parameters are integers, and
 /// jansson distinguishes `5` from `5.0` when it parses.
-public enum JSONValue: Sendable, Hashable {
+public enum RPCValue: Sendable, Hashable {
     case null
     case bool(Bool)
     case integer(Int)
     case number(Double)
     case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
+    case array([RPCValue])
+    case object([String: RPCValue])
 
     /// The kind of value with an article, for error messages ("got a string").
     public var kindDescription: String {
@@ -24,7 +26,7 @@ public enum JSONValue: Sendable, Hashable {
         }
     }
 
-    public subscript(key: String) -> JSONValue? {
+    public subscript(key: String) -> RPCValue? {
         if case .object(let members) = self { return members[key] }
         return nil
     }
@@ -57,54 +59,54 @@ public enum JSONValue: Sendable, Hashable {
         return nil
     }
 
-    public var arrayValue: [JSONValue]? {
+    public var arrayValue: [RPCValue]? {
         if case .array(let values) = self { return values }
         return nil
     }
 
-    public var objectValue: [String: JSONValue]? {
+    public var objectValue: [String: RPCValue]? {
         if case .object(let members) = self { return members }
         return nil
     }
 }
 
 // No ExpressibleByNilLiteral: `nil` in an optional context would silently become `.null`.
-extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
+extension RPCValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
     ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByFloatLiteral
 {
     public init(stringLiteral value: String) { self = .string(value) }
     public init(integerLiteral value: Int) { self = .integer(value) }
     public init(booleanLiteral value: Bool) { self = .bool(value) }
     public init(floatLiteral value: Double) { self = .number(value) }
-    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
-    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+    public init(arrayLiteral elements: RPCValue...) { self = .array(elements) }
+    public init(dictionaryLiteral elements: (String, RPCValue)...) {
         self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
     }
 }
 
 /// A value that has a JSON form: protocol results and notification payloads.
 public protocol JSONRepresentable {
-    var json: JSONValue { get }
+    var json: RPCValue { get }
 }
 
-extension JSONValue: JSONRepresentable {
-    public var json: JSONValue { self }
+extension RPCValue: JSONRepresentable {
+    public var json: RPCValue { self }
 }
 
-extension String: JSONRepresentable { public var json: JSONValue { .string(self) } }
-extension Int: JSONRepresentable { public var json: JSONValue { .integer(self) } }
-extension Bool: JSONRepresentable { public var json: JSONValue { .bool(self) } }
-extension Double: JSONRepresentable { public var json: JSONValue { .number(self) } }
-extension Float: JSONRepresentable { public var json: JSONValue { .number(Double(self)) } }
+extension String: JSONRepresentable { public var json: RPCValue { .string(self) } }
+extension Int: JSONRepresentable { public var json: RPCValue { .integer(self) } }
+extension Bool: JSONRepresentable { public var json: RPCValue { .bool(self) } }
+extension Double: JSONRepresentable { public var json: RPCValue { .number(self) } }
+extension Float: JSONRepresentable { public var json: RPCValue { .number(Double(self)) } }
 
 extension Array: JSONRepresentable where Element: JSONRepresentable {
-    public var json: JSONValue { .array(map(\.json)) }
+    public var json: RPCValue { .array(map(\.json)) }
 }
 
 extension Dictionary: JSONRepresentable where Key == String, Value: JSONRepresentable {
-    public var json: JSONValue { .object(mapValues(\.json)) }
+    public var json: RPCValue { .object(mapValues(\.json)) }
 }
 
 extension Optional: JSONRepresentable where Wrapped: JSONRepresentable {
-    public var json: JSONValue { self?.json ?? .null }
+    public var json: RPCValue { self?.json ?? .null }
 }

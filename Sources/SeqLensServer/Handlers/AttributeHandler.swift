@@ -1,0 +1,278 @@
+import Foundation
+import SeqLensAttribution
+import SeqLensModels
+
+/// `attribute {model, inputs, generatedTexts?, method?, methodArgs?, attributedFn?, attributedFnArgs?,
+/// stepScores?, attrPosStart?, attrPosEnd?, contrastTargets?, contrastTargetsAlignments?, ...}`:
+/// Inseq's `model.attribute(...)`. Per input the source and target tokens, the attributions
+/// ([position][step], aggregated as Inseq's `aggregate()` by default) and the step scores; the raw
+/// hidden-dimension values as base64 float32 when `granular`; Inseq's JSON file when `savePath`.
+/// Progress and cancellation per sequence (the engine's granularity).
+struct AttributeHandler: MethodHandler {
+    static let method = "attribute"
+    static let execution = Execution.computeQueue
+
+    struct Params: RequestParams {
+        var model: String
+        var request: AttributionRequest
+        var aggregate: Bool
+        var granular: Bool
+        var savePath: String?
+        var overwrite: Bool
+        var modelID: String? { model }
+
+        static let fields: Set<String> = [
+            "model", "inputs", "generatedTexts", "method", "methodArgs", "attributedFn", "attributedFnArgs",
+            "stepScores",
+            "attrPosStart", "attrPosEnd", "contrastTargets", "contrastTargetsAlignments", "includeEosBaseline",
+            "skipSpecialTokens", "generationArgs", "batchSize", "aggregate", "granular", "savePath", "overwrite",
+            "workDoneToken",
+        ]
+
+        init(from params: ParamsReader) throws(RPCError) {
+            try params.rejectUnknownFields(Self.fields)
+            model = try params.modelID()
+            let inputs = try params.requiredArray("inputs", of: String.self)
+            request = AttributionRequest(inputs: inputs)
+            if let generated = try params.optionalArray("generatedTexts", of: String.self) {
+                try Self.checkOnePerInput(generated.count, inputs.count, field: "generatedTexts")
+                for (index, (text, input)) in zip(generated, inputs).enumerated() where !text.hasPrefix(input) {
+                    throw RPCError(
+                        .invalidParams,
+                        "params.generatedTexts[\(index)]: expected a text that starts with its input '\(input)' "
+                            + "(decoder-only models continue the input), got '\(text)'")
+                }
+                request.generatedTexts = generated
+            }
+            if let method = try params.optionalChoice("method", of: AttributionMethod.self) { request.method = method }
+            if let arguments = try params.optionalObject("methodArgs") {
+                request.methodArguments = try Self.methodArguments(arguments)
+            }
+            if let function = try params.optionalChoice("attributedFn", of: StepFunction.self) {
+                request.attributedFunction = function
+            }
+            if let options = try params.optionalObject("attributedFnArgs") {
+                request.functionOptions = try Self.functionOptions(options)
+            }
+            request.stepScores = try params.optionalChoices("stepScores", of: StepFunction.self) ?? []
+            request.attrPosStart = try params.optional("attrPosStart", in: 0...Int.max)
+            request.attrPosEnd = try params.optional("attrPosEnd", in: 0...Int.max)
+            if let contrast = try params.optionalArray("contrastTargets", of: String.self) {
+                try Self.checkOnePerInput(contrast.count, inputs.count, field: "contrastTargets")
+                request.contrastTargets = contrast
+            }
+            if let alignments = try Self.alignments(params) {
+                try Self.checkOnePerInput(alignments.count, inputs.count, field: "contrastTargetsAlignments")
+                guard request.contrastTargets != nil else {
+                    throw RPCError(
+                        .invalidParams, "params.contrastTargetsAlignments: given without params.contrastTargets")
+                }
+                request.contrastAlignments = alignments
+            }
+            request.includeEOSBaseline = try params.optional("includeEosBaseline", as: Bool.self) ?? false
+            request.skipSpecialTokens = try params.optional("skipSpecialTokens", as: Bool.self) ?? false
+            if let generation = try params.optionalObject("generationArgs") {
+                request.generation = try Self.generationOptions(generation)
+            }
+            request.batchSize = try params.optional("batchSize", in: 1...Int.max)
+            aggregate = try params.optional("aggregate", as: Bool.self) ?? true
+            granular = try params.optional("granular", as: Bool.self) ?? false
+            savePath = try params.optional("savePath", as: String.self)
+            if savePath?.isEmpty == true {
+                throw RPCError(.invalidParams, "params.savePath: expected a file path, got an empty string")
+            }
+            overwrite = try params.optional("overwrite", as: Bool.self) ?? false
+        }
+
+        static func checkOnePerInput(_ count: Int, _ inputs: Int, field: String) throws(RPCError) {
+            guard count == inputs else {
+                throw RPCError(.invalidParams, "params.\(field): expected \(inputs) (one per input), got \(count)")
+            }
+        }
+
+        /// Captum's and Inseq's method arguments, camelCase.
+        static func methodArguments(_ reader: ParamsReader) throws(RPCError) -> MethodArguments {
+            try reader.rejectUnknownFields([
+                "nSteps", "integration", "internalBatchSize", "nSamples", "stdevs", "seed", "layer", "multiplyByInputs",
+                "returnConvergenceDelta", "abs",
+            ])
+            var arguments = MethodArguments()
+            if let steps = try reader.optional("nSteps", in: 1...1_000_000) { arguments.steps = steps }
+            if let rule = try reader.optionalChoice("integration", of: IntegrationRule.self) {
+                arguments.integration = rule
+            }
+            if arguments.integration == .riemannTrapezoid && arguments.steps < 2 {
+                throw RPCError(
+                    .invalidParams,
+                    "\(reader.path).nSteps: riemann_trapezoid needs at least 2 steps, got \(arguments.steps)")
+            }
+            arguments.internalBatchSize = try reader.optional("internalBatchSize", in: 1...Int.max)
+            if let samples = try reader.optional("nSamples", in: 1...100_000) { arguments.samples = samples }
+            if let deviation = try reader.optional("stdevs", in: 0.0...1e6) {
+                arguments.standardDeviation = Float(deviation)
+            }
+            if let seed = try reader.optional("seed", in: 0...Int.max) { arguments.seed = UInt64(seed) }
+            arguments.layer = try reader.optional("layer", as: String.self)
+            if let multiply = try reader.optional("multiplyByInputs", as: Bool.self) {
+                arguments.multiplyByInputs = multiply
+            }
+            if let delta = try reader.optional("returnConvergenceDelta", as: Bool.self) {
+                arguments.returnConvergenceDelta = delta
+            }
+            if let absolute = try reader.optional("abs", as: Bool.self) { arguments.absolute = absolute }
+            return arguments
+        }
+
+        /// The attributed function's options (also used by the step scores).
+        static func functionOptions(_ reader: ParamsReader) throws(RPCError) -> StepFunctionOptions {
+            try reader.rejectUnknownFields(["logprob", "topK", "topP", "minTokensToKeep", "contrastForceInputs"])
+            var options = StepFunctionOptions()
+            if let logprob = try reader.optional("logprob", as: Bool.self) { options.logProbability = logprob }
+            if let topK = try reader.optional("topK", in: 0...Int(Int32.max)) { options.topK = topK }
+            if let topP = try reader.optional("topP", in: 1e-9...1.0) { options.topP = Float(topP) }
+            if let keep = try reader.optional("minTokensToKeep", in: 1...Int(Int32.max)) {
+                options.minTokensToKeep = keep
+            }
+            if let force = try reader.optional("contrastForceInputs", as: Bool.self) {
+                options.contrastForceInputs = force
+            }
+            return options
+        }
+
+        static func generationOptions(_ reader: ParamsReader) throws(RPCError) -> GenerationOptions {
+            try reader.rejectUnknownFields(["maxNewTokens", "doSample", "temperature", "topK", "topP", "seed"])
+            var options = GenerationOptions()
+            if let value = try reader.optional("maxNewTokens", in: 1...1_000_000) { options.maxNewTokens = value }
+            if let value = try reader.optional("doSample", as: Bool.self) { options.doSample = value }
+            if let value = try reader.optional("temperature", in: 1e-6...1e6) { options.temperature = Float(value) }
+            if let value = try reader.optional("topK", in: 0...Int(Int32.max)) { options.topK = value }
+            if let value = try reader.optional("topP", in: 1e-9...1.0) { options.topP = Float(value) }
+            if let value = try reader.optional("seed", in: 0...Int.max) { options.seed = UInt64(value) }
+            return options
+        }
+
+        /// `[[[target, contrast], ...], ...]`: per input, pairs of token positions.
+        static func alignments(_ params: ParamsReader) throws(RPCError) -> [[AlignmentPair]]? {
+            let field = "params.contrastTargetsAlignments"
+            guard let json = params.members["contrastTargetsAlignments"], json != .null else { return nil }
+            let expected = "an array (one per input) of arrays of [target position, contrast position] pairs"
+            guard case .array(let perInput) = json else {
+                throw RPCError.invalidParams(field, expected: expected, got: json)
+            }
+            var result: [[AlignmentPair]] = []
+            for (index, pairs) in perInput.enumerated() {
+                guard case .array(let list) = pairs else {
+                    throw RPCError.invalidParams(
+                        "\(field)[\(index)]", expected: "an array of [target, contrast] pairs", got: pairs)
+                }
+                var aligned: [AlignmentPair] = []
+                for (pairIndex, pair) in list.enumerated() {
+                    guard let values = pair.arrayValue?.compactMap(\.intValue), values.count == 2,
+                        pair.arrayValue?.count == 2,
+                        values.allSatisfy({ $0 >= 0 })
+                    else {
+                        throw RPCError.invalidParams(
+                            "\(field)[\(index)][\(pairIndex)]",
+                            expected: "a pair [target position, contrast position] of non-negative integers",
+                            got: pair)
+                    }
+                    aligned.append(AlignmentPair(target: values[0], contrast: values[1]))
+                }
+                result.append(aligned)
+            }
+            return result
+        }
+    }
+
+    func handle(_ params: Params, context: RequestContext) throws -> RPCValue {
+        let model = try context.registry.use(params.model)
+        try context.checkCancellation()
+        let request = params.request
+        context.progress?.begin(
+            title: "attribute", message: "\(request.inputs.count) input(s), \(request.method.rawValue)")
+        let output: FeatureAttributionOutput
+        do {
+            output = try Attributor(model: model).attribute(request) { done, total in
+                try context.checkCancellation()
+                context.progress?.report(
+                    fraction: Double(done) / Double(max(total, 1)), message: "sequence \(done) of \(total)")
+            }
+        } catch let error as AttributionError {
+            throw Self.rpcError(for: error)
+        }
+        if let path = params.savePath {
+            do {
+                try output.save(to: path, overwrite: params.overwrite)
+            } catch {
+                throw RPCError(.invalidParams, "params.savePath: \(error)")
+            }
+        }
+        let shown: FeatureAttributionOutput
+        do {
+            shown = params.aggregate ? try output.aggregated() : output
+        } catch {
+            throw RPCError(.computationFailed, "aggregating the attributions failed: \(error)")
+        }
+        let results = zip(shown.sequenceAttributions, output.sequenceAttributions).map { sequence, raw in
+            Self.describe(sequence, granular: params.granular ? raw.targetAttributions : nil)
+        }
+        context.progress?.end(message: "done")
+        var result: [String: RPCValue] = ["results": .array(results)]
+        if let path = params.savePath { result["savedTo"] = .string(path) }
+        return .object(result)
+    }
+
+    /// The engine's argument errors, with the parameter they concern.
+    static func rpcError(for error: AttributionError) -> RPCError {
+        let field: String
+        switch error {
+        case .unknownMethod: field = "params.method"
+        case .unknownStepFunction: field = "params.attributedFn / params.stepScores"
+        case .generatedTextMismatch: field = "params.generatedTexts"
+        case .positionsOutOfRange: field = "params.attrPosStart / params.attrPosEnd"
+        case .missingContrast, .contrastTargetMismatch: field = "params.contrastTargets"
+        case .unknownSite: field = "params.methodArgs.layer"
+        case .invalidArgument, .unsupported: field = "params"
+        }
+        return RPCError(.invalidParams, "\(field): \(error)")
+    }
+
+    /// One sequence as the protocol sends it.
+    static func describe(_ sequence: FeatureAttributionSequenceOutput, granular: AttributionTensor?) -> RPCValue {
+        func tokens(_ list: [TokenWithId]) -> RPCValue {
+            .array(list.map { ["token": .string($0.token), "id": .integer($0.id)] })
+        }
+        var result: [String: RPCValue] = [
+            "source": tokens(sequence.source),
+            "target": tokens(sequence.target),
+            "attrPosStart": .integer(sequence.attrPosStart),
+            "attrPosEnd": .integer(sequence.attrPosEnd),
+            "targetAttributions": sequence.targetAttributions.map(nestedArrays) ?? .null,
+            "stepScores": .object(sequence.stepScores.mapValues { .array($0.values.map(number)) }),
+        ]
+        if let granular { result["granularTargetAttributions"] = packed(granular) }
+        return .object(result)
+    }
+
+    /// Nested arrays following the tensor's shape; NaN (nothing to attribute) becomes null.
+    static func nestedArrays(_ tensor: AttributionTensor) -> RPCValue {
+        func level(_ axis: Int, _ offset: Int) -> RPCValue {
+            if axis == tensor.rank { return number(tensor.values[offset]) }
+            let stride = tensor.shape[(axis + 1)...].reduce(1, *)
+            return .array((0..<tensor.shape[axis]).map { level(axis + 1, offset + $0 * stride) })
+        }
+        return level(0, 0)
+    }
+
+    static func number(_ value: Float) -> RPCValue { value.isNaN ? .null : .number(Double(value)) }
+
+    /// `{shape, dtype: "float32", data}`: the values as base64 of little-endian float32, row-major.
+    static func packed(_ tensor: AttributionTensor) -> RPCValue {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(tensor.count * 4)
+        for value in tensor.values {
+            withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
+        }
+        return ["shape": tensor.shape.json, "dtype": "float32", "data": .string(Data(bytes).base64EncodedString())]
+    }
+}
