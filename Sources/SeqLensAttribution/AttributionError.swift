@@ -9,6 +9,8 @@ public enum AttributionError: Error, CustomStringConvertible, Equatable {
     case contrastTargetMismatch(String)
     case unknownSite(String)
     case unsupported(String)
+    /// The problem of one input of several.
+    indirect case inInput(Int, AttributionError)
 
     public var description: String {
         switch self {
@@ -26,6 +28,7 @@ public enum AttributionError: Error, CustomStringConvertible, Equatable {
         case .contrastTargetMismatch(let detail): "contrast target: \(detail)"
         case .unknownSite(let site): "unknown activation site '\(site)'"
         case .unsupported(let detail): detail
+        case .inInput(let index, let error): "input \(index): \(error.description)"
         }
     }
 }

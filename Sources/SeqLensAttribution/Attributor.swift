@@ -8,16 +8,25 @@ public struct Attributor {
 
     public init(model: LanguageModel) { self.model = model }
 
-    /// Attributes each input; `onStep(done, total)` is called after each sequence's steps and
-    /// may throw to cancel.
+    /// Attributes each input.
+    /// - Parameter onProgress: called at each generated token and before each forward/backward
+    ///   pass; throw from it to cancel (the error propagates).
     public func attribute(
-        _ request: AttributionRequest, onProgress: (Int, Int) throws -> Void = { _, _ in }
+        _ request: AttributionRequest, onProgress: (AttributionProgress) throws -> Void = { _ in }
     ) throws -> FeatureAttributionOutput {
         try validate(request)
         var sequences: [FeatureAttributionSequenceOutput] = []
-        for (index, input) in request.inputs.enumerated() {
-            sequences.append(try attributeOne(request, index: index, input: input))
-            try onProgress(index + 1, request.inputs.count)
+        try withoutActuallyEscaping(onProgress) { onProgress in
+            for (index, input) in request.inputs.enumerated() {
+                let report = { (phase: AttributionProgress.Phase) in
+                    try onProgress(AttributionProgress(sequence: index, sequences: request.inputs.count, phase: phase))
+                }
+                do {
+                    sequences.append(try attributeOne(request, index: index, input: input, report: report))
+                } catch let error as AttributionError where request.inputs.count > 1 {
+                    throw AttributionError.inInput(index, error)
+                }
+            }
         }
         return FeatureAttributionOutput(sequenceAttributions: sequences, info: info(for: request))
     }
@@ -36,6 +45,12 @@ public struct Attributor {
             if args.integration == .riemannTrapezoid && args.steps < 2 {
                 throw AttributionError.invalidArgument("riemann_trapezoid needs n_steps >= 2")
             }
+        }
+        if let start = request.attrPosStart, start < 1 {
+            throw AttributionError.invalidArgument("attrPosStart must be at least 1 (position 0 has no prediction), got \(start)")
+        }
+        if let start = request.attrPosStart, let end = request.attrPosEnd, end <= start {
+            throw AttributionError.invalidArgument("attrPosEnd (\(end)) must be greater than attrPosStart (\(start))")
         }
         if request.method == .gradientShap && args.samples < 1 {
             throw AttributionError.invalidArgument("n_samples must be at least 1, got \(args.samples)")
@@ -73,7 +88,9 @@ public struct Attributor {
         return info
     }
 
-    private func attributeOne(_ request: AttributionRequest, index: Int, input: String) throws -> FeatureAttributionSequenceOutput {
+    private func attributeOne(
+        _ request: AttributionRequest, index: Int, input: String, report: @escaping (AttributionProgress.Phase) throws -> Void
+    ) throws -> FeatureAttributionSequenceOutput {
         let addSpecial = !request.skipSpecialTokens
         let promptIds = model.encode(input, addSpecialTokens: addSpecial)
         guard !promptIds.isEmpty else { throw AttributionError.invalidArgument("input \(index) encodes to no tokens") }
@@ -83,12 +100,18 @@ public struct Attributor {
             targetText = generated
         } else {
             // As Inseq: generate, decode the whole sequence, then re-encode it.
-            let generation = try model.generate(prompt: promptIds, options: request.generation)
+            let total = request.generation.maxNewTokens
+            let generation = try model.generate(prompt: promptIds, options: request.generation) { _, index in
+                try report(.generating(token: index + 1, of: total))
+            }
             targetText = input + generation.text
         }
         let ids = model.encode(targetText, addSpecialTokens: addSpecial)
         let limit = model.info.maxPositions
-        guard ids.count <= limit else { throw ModelError.inputTooLong(tokens: ids.count, limit: limit) }
+        guard ids.count <= limit else {
+            throw AttributionError.invalidArgument(
+                "input \(index): the attributed sequence (prompt and continuation) has \(ids.count) tokens, more than the model's \(limit) positions")
+        }
         let start = request.attrPosStart ?? promptIds.count
         let end = request.attrPosEnd ?? ids.count
         guard start >= 1, start < end, end <= ids.count else {
@@ -138,14 +161,21 @@ public struct Attributor {
         }
         var attributions: AttributionTensor?
         if request.method != .dummy {
-            let engine = GradientEngine(transformer: transformer, function: request.attributedFunction,
+            var engine = GradientEngine(transformer: transformer, function: request.attributedFunction,
                                         options: request.functionOptions)
             let site = request.method.isLayerMethod ? try resolveSite(request.methodArguments.layer) : nil
+            let attributedSteps = steps(forcingContrastContext: request.functionOptions.contrastForceInputs)
+            let planned = MethodRunner(engine: engine, method: request.method, arguments: request.methodArguments, site: site)
+                .plannedPasses(steps: attributedSteps)
+            var passes = 0
+            engine.beforePass = {
+                passes += 1
+                try report(.attributing(pass: min(passes, planned), of: planned))
+            }
             let runner = MethodRunner(engine: engine, method: request.method, arguments: request.methodArguments, site: site)
             let baseline = request.method.usesBaselines
                 ? transformer.embed([baselineIds(Array(ids.prefix(end)), includeEOS: request.includeEOSBaseline)]) : nil
-            let output = try runner.run(input: embeddings, baseline: baseline,
-                                        steps: steps(forcingContrastContext: request.functionOptions.contrastForceInputs))
+            let output = try runner.run(input: embeddings, baseline: baseline, steps: attributedSteps)
             attributions = Self.inseqLayout(output.attributions, start: start, end: end)
             if let deltas = output.deltas { stepScores["deltas"] = deltas }
         }
@@ -234,5 +264,30 @@ enum ContrastAlignment {
             chosen[position] = contrastLength - offset > 0 ? contrastLength - offset : contrastLength - 1
         }
         return chosen
+    }
+}
+
+/// Where an attribution call is: which sequence, and generating or attributing it.
+public struct AttributionProgress: Sendable, Equatable {
+    public enum Phase: Sendable, Equatable {
+        /// Generating the continuation: token `token` of at most `of`.
+        case generating(token: Int, of: Int)
+        /// Forward/backward pass `pass` of `of` for this sequence.
+        case attributing(pass: Int, of: Int)
+    }
+
+    /// Index of the sequence (0-based) and how many there are.
+    public var sequence: Int
+    public var sequences: Int
+    public var phase: Phase
+
+    /// Overall completion in [0, 1], counting each sequence equally.
+    public var fraction: Double {
+        let within: Double
+        switch phase {
+        case .generating(let token, let total): within = 0.2 * Double(token) / Double(max(total, 1))
+        case .attributing(let pass, let total): within = 0.2 + 0.8 * Double(pass - 1) / Double(max(total, 1))
+        }
+        return (Double(sequence) + within) / Double(max(sequences, 1))
     }
 }

@@ -202,7 +202,12 @@ import Testing
         #expect(reply?["result"]?["results"]?.arrayValue?.count == 4)
         #expect(values.first?["kind"] == "begin")
         #expect(values.first?["title"] == "attribute")
-        #expect(values.dropFirst().dropLast().map { $0["percentage"] } == [25, 50, 75, 100])
+        // Reports at each generated token and each pass, rising through all four sequences.
+        let percentages = values.dropFirst().dropLast().compactMap { $0["percentage"]?.intValue }
+        #expect(percentages.count >= 8)
+        #expect(zip(percentages, percentages.dropFirst()).allSatisfy { $0 <= $1 })
+        #expect(percentages.contains { $0 >= 75 } && percentages.allSatisfy { $0 < 100 })
+        #expect(values.dropLast().last?["message"]?.stringValue?.hasPrefix("sequence 4 of 4") == true)
         #expect(values.last == ["kind": "end", "message": "done"])
         #expect(daemon.shutdown() == 0)
     }

@@ -29,6 +29,8 @@ struct GradientEngine {
     let transformer: any CausalTransformer
     let function: StepFunction
     let options: StepFunctionOptions
+    /// Called before each forward/backward pass: progress reports and cancellation (throw).
+    var beforePass: () throws -> Void = {}
 
     struct Result {
         /// (K, B, T, W): the gradient of step k's function, for variant b, at position t.
@@ -40,6 +42,7 @@ struct GradientEngine {
     }
 
     func run(_ input: GradientInput, steps: [AttributedStep]) throws -> Result {
+        try beforePass()
         let tape = Tape()
         let embeddings: Tensor
         var substitution: SiteSubstitution?

@@ -206,6 +206,20 @@ struct MethodRunner {
 
     // MARK: Helpers
 
+    /// How many forward/backward passes `run` makes for `steps` steps over `length` positions.
+    func plannedPasses(steps: [AttributedStep]) -> Int {
+        let chunk = chunkSize(steps: steps.count, length: (steps.map(\.position).max() ?? 1) + 1)
+        func chunks(_ n: Int) -> Int { (n + chunk - 1) / chunk }
+        switch method {
+        case .dummy: return 0
+        case .integratedGradients, .layerIntegratedGradients: return chunks(arguments.steps)
+        case .sequentialIntegratedGradients: return (steps.map(\.position).max() ?? 1) * chunks(arguments.steps)
+        case .gradientShap:
+            return (arguments.shapAlphas?.count ?? 1) > 1 ? steps.count : chunks(arguments.samples)
+        default: return 1
+        }
+    }
+
     /// The site's activation (1, T, W) for some embeddings.
     private func activation(site: String, embeddings: Tensor) throws -> Tensor {
         let probe = SiteSubstitution(site: site, tape: nil, replacement: nil)

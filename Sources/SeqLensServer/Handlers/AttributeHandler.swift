@@ -192,10 +192,15 @@ struct AttributeHandler: MethodHandler {
             title: "attribute", message: "\(request.inputs.count) input(s), \(request.method.rawValue)")
         let output: FeatureAttributionOutput
         do {
-            output = try Attributor(model: model).attribute(request) { done, total in
+            output = try Attributor(model: model).attribute(request) { progress in
                 try context.checkCancellation()
+                let phase: String
+                switch progress.phase {
+                case .generating(let token, let total): phase = "generating token \(token) of \(total)"
+                case .attributing(let pass, let total): phase = "pass \(pass) of \(total)"
+                }
                 context.progress?.report(
-                    fraction: Double(done) / Double(max(total, 1)), message: "sequence \(done) of \(total)")
+                    fraction: progress.fraction, message: "sequence \(progress.sequence + 1) of \(progress.sequences): \(phase)")
             }
         } catch let error as AttributionError {
             throw Self.rpcError(for: error)
@@ -224,8 +229,13 @@ struct AttributeHandler: MethodHandler {
 
     /// The engine's argument errors, with the parameter they concern.
     static func rpcError(for error: AttributionError) -> RPCError {
+        RPCError(.invalidParams, "\(field(of: error)): \(error)")
+    }
+
+    private static func field(of error: AttributionError) -> String {
         let field: String
         switch error {
+        case .inInput(_, let inner): return Self.field(of: inner)
         case .unknownMethod: field = "params.method"
         case .unknownStepFunction: field = "params.attributedFn / params.stepScores"
         case .generatedTextMismatch: field = "params.generatedTexts"
@@ -234,7 +244,7 @@ struct AttributeHandler: MethodHandler {
         case .unknownSite: field = "params.methodArgs.layer"
         case .invalidArgument, .unsupported: field = "params"
         }
-        return RPCError(.invalidParams, "\(field): \(error)")
+        return field
     }
 
     /// One sequence as the protocol sends it.
