@@ -20,7 +20,8 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas"),
         .systemLibrary(name: "CJansson", pkgConfig: "jansson"),
-        .target(name: "SeqLensTensor", dependencies: ["CBLAS"]),
+        .target(name: "CAllocator"),
+        .target(name: "SeqLensTensor", dependencies: ["CBLAS", "CAllocator"]),
         .target(name: "SeqLensCheckpoints"),
         .target(name: "SeqLensTokenizers"),
         .target(

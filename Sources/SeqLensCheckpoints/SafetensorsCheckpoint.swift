@@ -191,7 +191,9 @@ extension SafetensorsCheckpoint {
         for (name, value) in header where name != "__metadata__" {
             entries.append(try parseTensor(name, value, file: file, dataStart: dataStart, dataSize: dataSize))
         }
-        entries.sort { $0.offset < $1.offset }
+        // Empty tensors first among equal offsets (they occupy nothing), names as a tie-break:
+        // the header's key order is not stable, and the check below must not depend on it.
+        entries.sort { ($0.offset, $0.byteCount, $0.info.name) < ($1.offset, $1.byteCount, $1.info.name) }
         for (previous, next) in zip(entries, entries.dropFirst())
         where previous.offset + previous.byteCount > next.offset {
             throw CheckpointError.overlappingTensors(path: path, first: previous.info.name, second: next.info.name)

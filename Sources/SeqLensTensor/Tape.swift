@@ -6,7 +6,9 @@
 public struct Variable {
     public let value: Tensor
     let node: Int
-    let tape: Tape?
+    /// Weak: pullbacks capture their operands, so a strong reference would make every recorded
+    /// tape a reference cycle and leak its saved activations. The tape's owner keeps it alive.
+    weak var tape: Tape?
 
     /// A constant: no gradient flows into it.
     public init(constant value: Tensor) {

@@ -229,12 +229,13 @@ struct MethodRunner {
         return observed
     }
 
-    /// Variants per pass so that the K-deep cotangents stay near 256 MB.
+    /// Variants per pass so that one K-deep cotangent of the widest activation stays near 128 MB
+    /// (peak memory is a small multiple of it; GEMMs keep thousands of rows).
     private func chunkSize(steps: Int, length: Int) -> Int {
         if let fixed = arguments.internalBatchSize, fixed > 0 { return fixed }
         let dims = engine.transformer.dimensions
         let perVariant = max(1, steps) * length * dims.hiddenSize * 4 * 4
-        return max(1, (256 << 20) / max(1, perVariant))
+        return max(1, (128 << 20) / max(1, perVariant))
     }
 
     private func require(_ baseline: Tensor?) throws -> Tensor {

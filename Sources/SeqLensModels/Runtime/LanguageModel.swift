@@ -41,6 +41,7 @@ public final class LanguageModel: @unchecked Sendable {
     /// Loads weights, configuration and tokenizer.
     /// - Throws: `ModelError` or the checkpoint's or tokenizer's error, naming the problem.
     public static func load(_ location: ModelLocation) throws -> LanguageModel {
+        MemoryPolicy.retainFreedMemory()
         let path: String
         switch location {
         case .path(let given): path = given

@@ -1,3 +1,4 @@
+import SeqLensTensor
 import Foundation
 
 /// One unit of work for the compute queue: a request that computes with a model.
@@ -122,6 +123,9 @@ final class ComputeQueue: @unchecked Sendable {
             condition.unlock()
 
             job.run()
+            // Freed tensors stay in the heap during a request (fast reuse); give them back now
+            // that the daemon may sit idle.
+            MemoryPolicy.releaseFreedMemory()
 
             condition.lock()
             running = nil

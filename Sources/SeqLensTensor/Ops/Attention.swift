@@ -66,10 +66,11 @@ public func causalAttention(
     }
     let pattern = probabilities
     let qv = query.value.scalars, kv = key.value.scalars, vv = value.value.scalars
+    let queryShape = query.shape, keyShape = key.shape
     let output = Tape.record(Tensor(shape: query.shape, scalars: out), from: [query, key, value]) { cotangent, support in
         let slices = cotangent.shape[0]
         // Queries (and so keys) past a slice's support have zero cotangent: skip them.
-        let truncates = offset == 0 && (support?.applies(to: query.shape, slices: slices) ?? false)
+        let truncates = offset == 0 && (support?.applies(to: queryShape, slices: slices) ?? false)
         var dq = [Float](repeating: 0, count: slices * qv.count)
         var dk = [Float](repeating: 0, count: slices * kv.count)
         var dv = [Float](repeating: 0, count: slices * vv.count)
@@ -118,9 +119,9 @@ public func causalAttention(
                 }
             }}}}}}}}
         }
-        return [Tensor(shape: [slices] + query.shape, scalars: dq),
-                Tensor(shape: [slices] + key.shape, scalars: dk),
-                Tensor(shape: [slices] + value.shape, scalars: dv)]
+        return [Tensor(shape: [slices] + queryShape, scalars: dq),
+                Tensor(shape: [slices] + keyShape, scalars: dk),
+                Tensor(shape: [slices] + keyShape, scalars: dv)]
     }
     return AttentionResult(output: output, probabilities: Tensor(shape: [b, hq, t, s], scalars: pattern))
 }

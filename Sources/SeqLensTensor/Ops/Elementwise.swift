@@ -32,8 +32,8 @@ public func multiply(_ a: Variable, _ b: Variable) -> Variable {
     b.value.scalars.withUnsafeBufferPointer { bs in
         out.withUnsafeMutableBufferPointer { o in for i in 0..<o.count { o[i] *= bs[i] } }
     }
-    let av = a.value.scalars, bv = b.value.scalars, n = av.count
-    return Tape.record(Tensor(shape: a.shape, scalars: out), from: [a, b]) { cotangent in
+    let av = a.value.scalars, bv = b.value.scalars, n = av.count, shape = a.shape
+    return Tape.record(Tensor(shape: shape, scalars: out), from: [a, b]) { cotangent in
         let k = cotangent.shape[0]
         let da = forEachSlice(cotangent, sliceCount: n) { c, r in
             bv.withUnsafeBufferPointer { bs in for i in 0..<n { r[i] = c[i] * bs[i] } }
@@ -41,7 +41,7 @@ public func multiply(_ a: Variable, _ b: Variable) -> Variable {
         let db = forEachSlice(cotangent, sliceCount: n) { c, r in
             av.withUnsafeBufferPointer { xs in for i in 0..<n { r[i] = c[i] * xs[i] } }
         }
-        return [Tensor(shape: [k] + a.shape, scalars: da), Tensor(shape: [k] + b.shape, scalars: db)]
+        return [Tensor(shape: [k] + shape, scalars: da), Tensor(shape: [k] + shape, scalars: db)]
     }
 }
 

@@ -52,7 +52,7 @@ public struct Linear: Sendable {
         let outShape = Array(x.shape.dropLast()) + [outSize]
         return Tape.record(Tensor(shape: outShape, scalars: out), from: [x]) { cotangent, support in
             let slices = cotangent.shape[0]
-            var dx = [Float](repeating: 0, count: slices * x.value.count)
+            var dx = [Float](repeating: 0, count: slices * rows * inSize)
             cotangent.scalars.withUnsafeBufferPointer { dy in
                 weight.scalars.withUnsafeBufferPointer { w in
                     dx.withUnsafeMutableBufferPointer { d in
