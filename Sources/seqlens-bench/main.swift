@@ -8,7 +8,7 @@ import SeqLensTensor
 //   seqlens-bench sgemm
 //   seqlens-bench forward  MODEL TOKENS BATCH REPEATS
 //   seqlens-bench generate MODEL PROMPT_TOKENS NEW_TOKENS
-//   seqlens-bench attribute MODEL METHOD PROMPT_TOKENS NEW_TOKENS [N_STEPS]
+//   seqlens-bench attribute MODEL METHOD PROMPT NEW_TOKENS [N_STEPS]
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
@@ -125,11 +125,11 @@ do {
               "seconds": seconds, "tokens_per_second": Double(generation.tokens.count) / seconds,
               "peak_rss_bytes": peakRSSBytes()])
     case "attribute":
+        // attribute MODEL METHOD PROMPT NEW_TOKENS [N_STEPS]: generation included, as in Inseq.
         let model = try loadModel(arguments[1])
         let method = AttributionMethod(rawValue: arguments[2])!
-        let promptTokens = Int(arguments[3])!, newTokens = Int(arguments[4])!
-        let prompt = syntheticIds(promptTokens, vocabulary: model.info.vocabularySize)
-        var request = AttributionRequest(inputs: [model.decode(prompt)])
+        let newTokens = Int(arguments[4])!
+        var request = AttributionRequest(inputs: [arguments[3]])
         request.method = method
         request.generation.maxNewTokens = newTokens
         request.generation.stopAtEOS = false
@@ -139,7 +139,7 @@ do {
         let result = try Attributor(model: model).attribute(request)
         let seconds = now() - start
         let sequence = result.sequenceAttributions[0]
-        emit(["bench": "attribute", "method": method.rawValue, "prompt_tokens": promptTokens,
+        emit(["bench": "attribute", "method": method.rawValue, "prompt_tokens": sequence.attrPosStart,
               "steps": sequence.attrPosEnd - sequence.attrPosStart, "seconds": seconds,
               "peak_rss_bytes": peakRSSBytes()])
     default:

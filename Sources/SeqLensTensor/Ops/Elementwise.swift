@@ -3,20 +3,19 @@ import Foundation
 // Elementwise ops. Each pullback walks the cotangent's leading K slices and reuses the values
 // saved by the forward pass for every slice.
 
-/// Applies `body(k, inputSlice, outputSlice)` to each of the K slices of a cotangent.
+/// Applies `body(inputSlice, outputSlice)` to each of the K slices of a cotangent.
 @inline(__always)
 func forEachSlice(
     _ cotangent: Tensor, sliceCount size: Int,
     _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void
 ) -> [Float] {
-    var result = [Float](repeating: 0, count: cotangent.count)
     let k = size == 0 ? 0 : cotangent.count / size
-    cotangent.scalars.withUnsafeBufferPointer { c in
-        result.withUnsafeMutableBufferPointer { r in
+    return [Float](unsafeUninitializedCapacity: cotangent.count) { r, initialized in
+        cotangent.scalars.withUnsafeBufferPointer { c in
             for slice in 0..<k { body(c.baseAddress! + slice * size, r.baseAddress! + slice * size) }
         }
+        initialized = cotangent.count
     }
-    return result
 }
 
 /// a + b for equal shapes (the residual stream).

@@ -52,10 +52,10 @@ public struct Linear: Sendable {
         let outShape = Array(x.shape.dropLast()) + [outSize]
         return Tape.record(Tensor(shape: outShape, scalars: out), from: [x]) { cotangent, support in
             let slices = cotangent.shape[0]
-            var dx = [Float](repeating: 0, count: slices * rows * inSize)
-            cotangent.scalars.withUnsafeBufferPointer { dy in
-                weight.scalars.withUnsafeBufferPointer { w in
-                    dx.withUnsafeMutableBufferPointer { d in
+            let dx = [Float](unsafeUninitializedCapacity: slices * rows * inSize) { d, initialized in
+                initialized = slices * rows * inSize
+                cotangent.scalars.withUnsafeBufferPointer { dy in
+                    weight.scalars.withUnsafeBufferPointer { w in
                         // dX = dY·Wᵀ for every active row of every slice: one GEMM however many cotangents.
                         func product(_ rows: Int, _ from: UnsafePointer<Float>, _ to: UnsafeMutablePointer<Float>) {
                             BLAS.gemm(transposeA: false, transposeB: !transposed, m: rows, n: inSize, k: outSize,
@@ -66,34 +66,34 @@ public struct Linear: Sendable {
                             product(slices * rows, dy.baseAddress!, d.baseAddress!)
                             return
                         }
-                        // Gather the rows that can be nonzero, multiply once, scatter back.
+                        // Gather the rows that can be nonzero, multiply once, scatter back; the
+                        // other rows are zero.
                         let b = inShape[0], t = inShape[1]
                         let active = support.lengths.reduce(0) { $0 + $1 * b }
-                        var packed = [Float](repeating: 0, count: active * outSize)
-                        var result = [Float](repeating: 0, count: active * inSize)
-                        packed.withUnsafeMutableBufferPointer { pk in
-                            var row = 0
-                            for s in 0..<slices {
-                                let length = support.lengths[s]
-                                for batch in 0..<b where length > 0 {
-                                    let source = dy.baseAddress! + ((s * b + batch) * t) * outSize
-                                    (pk.baseAddress! + row * outSize).update(from: source, count: length * outSize)
-                                    row += length
-                                }
+                        let packed = UnsafeMutablePointer<Float>.allocate(capacity: active * outSize)
+                        let result = UnsafeMutablePointer<Float>.allocate(capacity: active * inSize)
+                        defer {
+                            packed.deallocate()
+                            result.deallocate()
+                        }
+                        var row = 0
+                        for s in 0..<slices {
+                            let length = support.lengths[s]
+                            for batch in 0..<b where length > 0 {
+                                let source = dy.baseAddress! + ((s * b + batch) * t) * outSize
+                                (packed + row * outSize).update(from: source, count: length * outSize)
+                                row += length
                             }
                         }
-                        packed.withUnsafeBufferPointer { pk in
-                            result.withUnsafeMutableBufferPointer { r in product(active, pk.baseAddress!, r.baseAddress!) }
-                        }
-                        result.withUnsafeBufferPointer { r in
-                            var row = 0
-                            for s in 0..<slices {
-                                let length = support.lengths[s]
-                                for batch in 0..<b where length > 0 {
-                                    let target = d.baseAddress! + ((s * b + batch) * t) * inSize
-                                    target.update(from: r.baseAddress! + row * inSize, count: length * inSize)
-                                    row += length
-                                }
+                        product(active, packed, result)
+                        row = 0
+                        for s in 0..<slices {
+                            let length = support.lengths[s]
+                            for batch in 0..<b {
+                                let target = d.baseAddress! + ((s * b + batch) * t) * inSize
+                                target.update(from: result + row * inSize, count: length * inSize)
+                                (target + length * inSize).update(repeating: 0, count: (t - length) * inSize)
+                                row += length
                             }
                         }
                     }

@@ -89,20 +89,18 @@ private func normalizationBackward(
     centred: Bool
 ) -> Tensor {
     let rows = reciprocalStd.count
-    var dx = [Float](repeating: 0, count: cotangent.count)
     let k = cotangent.count / normalized.count
-    var dNormalized = [Float](repeating: 0, count: c)
-    cotangent.scalars.withUnsafeBufferPointer { dy in
-        normalized.withUnsafeBufferPointer { xh in
-            gamma.scalars.withUnsafeBufferPointer { g in
-                dx.withUnsafeMutableBufferPointer { d in
-                    for slice in 0..<k {
-                        for r in 0..<rows {
-                            let base = (slice * rows + r) * c
+    let dx = [Float](unsafeUninitializedCapacity: cotangent.count) { d, initialized in
+        cotangent.scalars.withUnsafeBufferPointer { dy in
+            normalized.withUnsafeBufferPointer { xh in
+                gamma.scalars.withUnsafeBufferPointer { g in
+                    let dy = dy.baseAddress!, xh = xh.baseAddress!, g = g.baseAddress!, d = d.baseAddress!
+                    do {
+                        for row in 0..<(k * rows) {
+                            let r = row % rows, base = row * c
                             var meanD: Float = 0, meanDX: Float = 0
                             for i in 0..<c {
                                 let v = dy[base + i] * g[i]
-                                dNormalized[i] = v
                                 meanD += v
                                 meanDX += v * xh[r * c + i]
                             }
@@ -110,13 +108,14 @@ private func normalizationBackward(
                             meanDX /= Float(c)
                             let rstd = reciprocalStd[r]
                             for i in 0..<c {
-                                d[base + i] = rstd * (dNormalized[i] - meanD - xh[r * c + i] * meanDX)
+                                d[base + i] = rstd * (dy[base + i] * g[i] - meanD - xh[r * c + i] * meanDX)
                             }
                         }
                     }
                 }
             }
         }
+        initialized = cotangent.count
     }
     return Tensor(shape: cotangent.shape, scalars: dx)
 }
