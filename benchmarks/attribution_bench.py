@@ -93,7 +93,7 @@ def main():
         theirs = run_inseq(model_key, method, n_steps)
         ours = run_seqlens(model_key, method, n_steps)
         name = method + (f" (n_steps {n_steps})" if n_steps else "") + (" = step scores only" if method == "dummy" else "")
-        row = (f"| {model_key} | {name} | {theirs['seconds']:.2f} | {ours['seconds']:.2f} | {theirs['seconds'] / ours['seconds']:.1f}x "
+        row = (f"| {model_key} | {name} | {theirs['seconds']:.3f} | {ours['seconds']:.3f} | {theirs['seconds'] / ours['seconds']:.1f}x "
                f"| {theirs['peak_rss_bytes'] / 2**30:.2f} GiB | {ours['peak_rss_bytes'] / 2**30:.2f} GiB |")
         print(row, f"(steps: Inseq {theirs['steps']}, SeqLens {ours['steps']})", flush=True)
         rows.append(row)
