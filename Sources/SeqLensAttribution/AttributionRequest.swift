@@ -27,10 +27,10 @@ public struct AttributionRequest: Sendable {
     /// Encode without the tokenizer's special tokens (e.g. no BOS).
     public var skipSpecialTokens = false
     public var generation = GenerationOptions()
-    /// Sequences attributed together; results do not depend on it.
+    /// Sequences attributed together (Inseq's `batch_size`). SeqLens attributes one sequence at
+    /// a time and batches within a sequence (steps, integration points) instead, so results and
+    /// speed do not depend on it; it is accepted for compatibility.
     public var batchSize: Int?
-    /// Keep each step's granular attributions in the result.
-    public var outputStepAttributions = false
 
     public init(inputs: [String]) { self.inputs = inputs }
 }

@@ -79,7 +79,7 @@ public struct Attributor {
             "include_eos_baseline": .bool(request.includeEOSBaseline),
             "constrained_decoding": .bool(request.generatedTexts != nil),
             "attribute_target": .bool(false),
-            "output_step_attributions": .bool(request.outputStepAttributions),
+            "output_step_attributions": .bool(false),
             "generate_from_target_prefix": .bool(false),
         ]
         if let generated = request.generatedTexts { info["generated_texts"] = .array(generated.map { .string($0) }) }

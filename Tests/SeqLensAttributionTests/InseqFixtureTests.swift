@@ -30,6 +30,26 @@ struct InseqFixtureTests {
         }
     }
 
+    /// crossentropy and perplexity fail inside Inseq 0.7.1 for decoder-only models; the fixture
+    /// derives them from Inseq's probabilities (−log p, 2^−log p). SeqLens computes them itself.
+    @Test(arguments: modelNames)
+    func crossentropyAndPerplexityFromInseqProbabilities(model name: String) throws {
+        let index = try Fixtures.json("attribution/\(name)/index.json")
+        let item = try #require((index["cases"] as? [[String: Any]])?.first { ($0["id"] as? String) == "dummy_step_scores" })
+        let derived = try #require(item["derived_step_scores"] as? [String: [Double]])
+        var request = try Self.request(from: item)
+        request.stepScores = [.crossentropy, .perplexity, .inContextPVI]
+        request.contrastTargets = request.generatedTexts
+        let scores = try #require(try Attributor(model: try Self.model(name)).attribute(request).sequenceAttributions.first).stepScores
+        for name in ["crossentropy", "perplexity"] {
+            let ours = try #require(scores[name]).values, expected = try #require(derived[name]).map(Float.init)
+            let scale = expected.map(abs).max() ?? 1
+            #expect(zip(ours, expected).allSatisfy { abs($0 - $1) <= 1e-4 * scale }, "\(name): \(ours) vs \(expected)")
+        }
+        // With the contrast equal to the target, in-context PVI is exactly 0.
+        #expect(try #require(scores["in_context_pvi"]).values.allSatisfy { abs($0) < 1e-5 })
+    }
+
     static func request(from item: [String: Any]) throws -> AttributionRequest {
         let kwargs = item["attribute_kwargs"] as? [String: Any] ?? [:]
         let load = item["load_kwargs"] as? [String: Any] ?? [:]
