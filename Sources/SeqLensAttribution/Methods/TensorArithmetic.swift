@@ -1,4 +1,5 @@
 import Foundation
+import SeqLensModels
 import SeqLensTensor
 
 // Small elementwise helpers the methods combine gradients with; none is on a hot path's tape.
@@ -58,20 +59,12 @@ extension Tensor {
 
 /// Seeded uniform and normal draws (Box–Muller) for Gradient SHAP.
 struct NormalRandom {
-    private var state: UInt64
+    private var source: SplitMix64
     private var spare: Double?
 
-    init(seed: UInt64) { state = seed ^ 0x5DEE_CE66_D1CE_4E5B }
+    init(seed: UInt64) { source = SplitMix64(seed: seed ^ 0x5DEE_CE66_D1CE_4E5B) }
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
+    mutating func uniform() -> Double { source.nextUnit() }
 
     mutating func normal() -> Double {
         if let spare { self.spare = nil; return spare }
