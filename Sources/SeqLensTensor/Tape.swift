@@ -107,7 +107,13 @@ public final class Tape {
             if !wanted.contains(node) { cotangents[node] = nil }
             for (input, inputCotangent) in zip(inputs[node], inputCotangents) {
                 guard input >= 0, let inputCotangent else { continue }
-                cotangents[input] = cotangents[input].map { $0 + inputCotangent } ?? inputCotangent
+                // In place: the stored cotangent is usually uniquely owned (copy-on-write
+                // copies it otherwise), which saves a tensor-sized allocation per residual add.
+                if cotangents[input] == nil {
+                    cotangents[input] = inputCotangent
+                } else {
+                    cotangents[input]!.add(inputCotangent)
+                }
             }
         }
         return targets.map { target in

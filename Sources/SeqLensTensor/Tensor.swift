@@ -52,6 +52,16 @@ public struct Tensor: Sendable, Equatable {
         return Tensor(shape: [parts.count] + inner, scalars: scalars)
     }
 
+    /// Adds `other` elementwise, in place.
+    public mutating func add(_ other: Tensor) {
+        precondition(shape == other.shape, "adding \(other.shape) to \(shape)")
+        scalars.withUnsafeMutableBufferPointer { r in
+            other.scalars.withUnsafeBufferPointer { b in
+                for i in 0..<r.count { r[i] += b[i] }
+            }
+        }
+    }
+
     /// Elementwise sum, for accumulating cotangents.
     public static func + (lhs: Tensor, rhs: Tensor) -> Tensor {
         precondition(lhs.shape == rhs.shape, "adding \(lhs.shape) and \(rhs.shape)")

@@ -46,12 +46,14 @@ public func causalAttention(
                                           a: qh, lda: qStride, b: kh, ldb: kvStride, c: ph, ldc: s)
                                 for row in 0..<t {
                                     let r = ph + row * s
-                                    let last = offset + row
-                                    if last + 1 < s { for j in (last + 1)..<s { r[j] = -.infinity } }
+                                    // Keys after the query's position get probability 0: only the
+                                    // first `visible` entries go through the softmax.
+                                    let visible = min(s, offset + row + 1)
                                     if let keyMask {
-                                        for j in 0..<s where !keyMask[batch * s + j] { r[j] = -.infinity }
+                                        for j in 0..<visible where !keyMask[batch * s + j] { r[j] = -.infinity }
                                     }
-                                    softmaxRow(r, width: s)
+                                    softmaxRow(r, width: visible)
+                                    if visible < s { (r + visible).update(repeating: 0, count: s - visible) }
                                 }
                                 // out = P V   (T, D)
                                 BLAS.gemm(transposeA: false, transposeB: false, m: t, n: d, k: s,
