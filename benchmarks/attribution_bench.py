@@ -9,7 +9,7 @@ part of the measured call on both sides, as in Inseq's attribute()), on
   - the tiny random GPT-2 of the test fixtures (where Python overhead dominates).
 Every measurement runs in a fresh process, so peak RSS is per case.
 
-    HF_HUB_OFFLINE=1 .venv-ref/bin/python benchmarks/attribution_bench.py [--quick]
+    HF_HUB_OFFLINE=1 .venv-ref/bin/python benchmarks/attribution_bench.py [--quick] [--only MODEL:METHOD ...]
 
 Needs `swift build -c release --product seqlens-bench`, the reference venv and the cached models
 (scripts/fetch-models.sh). The GPT-2-small checkpoint is written to $SEQLENS_CACHE/bench/.
@@ -88,6 +88,9 @@ def main():
              ("smollm2", "saliency", 0), ("smollm2", "dummy", 0), ("gpt2-small", "saliency", 0), ("gpt2-small", "dummy", 0)]
     if not quick:
         cases += [("smollm2", "integrated_gradients", 50), ("gpt2-small", "integrated_gradients", 50)]
+    if "--only" in sys.argv:
+        wanted = set(sys.argv[sys.argv.index("--only") + 1:])
+        cases = [c for c in cases if f"{c[0]}:{c[1]}" in wanted]
     rows = ["| model | method | Inseq s | SeqLens s | speed-up | Inseq peak RSS | SeqLens peak RSS |", "|---|---|---|---|---|---|---|"]
     for model_key, method, n_steps in cases:
         theirs = run_inseq(model_key, method, n_steps)
