@@ -39,8 +39,9 @@ let package = Package(
         .testTarget(name: "SeqLensTensorTests", dependencies: ["SeqLensTensor"]),
         .testTarget(name: "SeqLensCheckpointsTests", dependencies: ["SeqLensCheckpoints"]),
         .testTarget(name: "SeqLensTokenizersTests", dependencies: ["SeqLensTokenizers", "SeqLensCheckpoints"]),
-        .testTarget(name: "SeqLensModelsTests", dependencies: ["SeqLensModels"]),
-        .testTarget(name: "SeqLensAttributionTests", dependencies: ["SeqLensAttribution"]),
+        .target(name: "SeqLensTestSupport", path: "Tests/SeqLensTestSupport"),
+        .testTarget(name: "SeqLensModelsTests", dependencies: ["SeqLensModels", "SeqLensTestSupport"]),
+        .testTarget(name: "SeqLensAttributionTests", dependencies: ["SeqLensAttribution", "SeqLensTestSupport"]),
         .testTarget(name: "SeqLensServerTests", dependencies: ["SeqLensServer"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SeqLensTestSupport
 @testable import SeqLensModels
 
 /// The real default model (SmolLM2-135M-Instruct, Q4_1 GGUF) against transformers reading the

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SeqLensTestSupport
 @testable import SeqLensModels
 import SeqLensTensor
 
