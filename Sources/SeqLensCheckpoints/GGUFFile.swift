@@ -136,14 +136,6 @@ public struct GGUFFile: TensorStore {
         return try file.bytes(at: dataOffset + entry.relativeOffset, count: byteCount)
     }
 
-    public func floats(_ name: String) throws -> [Float] {
-        let count = try entry(name).info.elementCount
-        return try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            try floats(name, into: buffer)
-            initialized = count
-        }
-    }
-
     /// Dequantizes the tensor into `destination`, which must hold exactly its element count.
     /// - Throws: `.tensorNotFound`, `.unsupportedQuantization`.
     public func floats(_ name: String, into destination: UnsafeMutableBufferPointer<Float>) throws {

@@ -64,14 +64,6 @@ public struct SafetensorsCheckpoint: TensorStore {
         return try entry.file.bytes(at: entry.offset, count: entry.byteCount)
     }
 
-    public func floats(_ name: String) throws -> [Float] {
-        let count = try entry(name).info.elementCount
-        return try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            try floats(name, into: buffer)
-            initialized = count
-        }
-    }
-
     /// Converts the tensor into `destination`, which must hold exactly its element count.
     /// - Throws: `.tensorNotFound`, `.unsupportedDType` for dtypes other than F32, F16, BF16.
     public func floats(_ name: String, into destination: UnsafeMutableBufferPointer<Float>) throws {

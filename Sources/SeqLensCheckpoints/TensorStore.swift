@@ -28,4 +28,20 @@ public protocol TensorStore: Sendable {
     /// exactly `info(name)!.elementCount` values.
     /// - Throws: `CheckpointError.tensorNotFound`, `.unsupportedDType` / `.unsupportedQuantization`.
     func floats(_ name: String) throws -> [Float]
+    /// The same values written into `destination`, which must hold exactly the element count.
+    func floats(_ name: String, into destination: UnsafeMutableBufferPointer<Float>) throws
+}
+
+extension TensorStore {
+    public func floats(_ name: String) throws -> [Float] {
+        guard let count = info(name)?.elementCount else {
+            // The store's own lookup throws `.tensorNotFound` naming its file.
+            try floats(name, into: UnsafeMutableBufferPointer(start: nil, count: 0))
+            return []
+        }
+        return try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            try floats(name, into: buffer)
+            initialized = count
+        }
+    }
 }
