@@ -142,7 +142,12 @@ public struct Attributor {
         }
         let transformer = model.transformer
         let embeddings = transformer.embed([Array(ids.prefix(end))])
-        let contrastForward = try contrastIds.map { try contrastRowLogits($0, rows: (start..<end).map { contrastPositions[$0]! - 1 }) }
+        // The contrastive context's own forward, only when something reads it.
+        let readsContrastContext = request.stepScores.contains { $0.isContrastive }
+            || (request.attributedFunction.isContrastive && request.functionOptions.contrastForceInputs)
+        let contrastForward = readsContrastContext
+            ? try contrastIds.map { try contrastRowLogits($0, rows: (start..<end).map { contrastPositions[$0]! - 1 }) }
+            : nil
 
         func steps(forcingContrastContext: Bool) -> [AttributedStep] {
             (start..<end).enumerated().map { s, position in
@@ -154,10 +159,16 @@ public struct Attributor {
         }
 
         var stepScores: [String: [Float]] = [:]
-        for function in request.stepScores {
-            // As a step score, a contrastive function reads the contrastive context's prediction.
-            let engine = GradientEngine(transformer: transformer, function: function, options: request.functionOptions)
-            stepScores[function.rawValue] = try engine.values(.embeddings(embeddings), steps: steps(forcingContrastContext: true))[0]
+        if !request.stepScores.isEmpty {
+            // One forward serves every step score. As a step score, a contrastive function reads
+            // the contrastive context's prediction.
+            let scoreSteps = steps(forcingContrastContext: true)
+            let engine = GradientEngine(transformer: transformer, function: .probability, options: request.functionOptions)
+            let logits = engine.stepLogits(.embeddings(embeddings), steps: scoreSteps)
+            for function in request.stepScores {
+                stepScores[function.rawValue] = try GradientEngine.values(
+                    of: function, logits: logits, steps: scoreSteps, options: request.functionOptions)[0]
+            }
         }
         var attributions: AttributionTensor?
         if request.method != .dummy {

@@ -66,7 +66,7 @@ struct GradientEngine {
         var rows: [Int] = []
         for batch in 0..<b { for step in steps { rows.append(batch * t + step.position - 1) } }
         let headTape = Tape()
-        let selected = headTape.variable(Tensor(shape: [rows.count, c], scalars: gatherHiddenRows(hidden.value, rows, width: c)))
+        let selected = headTape.variable(selectRows(Variable(constant: hidden.value), rows).value)
         let logits = transformer.logits(selected)
         let v = logits.shape[1]
 
@@ -110,6 +110,11 @@ struct GradientEngine {
 
     /// The values of the step function for each variant, without gradients (forward only).
     func values(_ input: GradientInput, steps: [AttributedStep]) throws -> [[Float]] {
+        try Self.values(of: function, logits: stepLogits(input, steps: steps), steps: steps, options: options)
+    }
+
+    /// Logits (B·K, V) at the rows the steps read (position − 1), variant by variant: one forward.
+    func stepLogits(_ input: GradientInput, steps: [AttributedStep]) -> Tensor {
         let embeddings: Tensor
         var substitution: SiteSubstitution?
         switch input {
@@ -121,12 +126,18 @@ struct GradientEngine {
         let b = embeddings.shape[0], t = embeddings.shape[1]
         let hidden = transformer.hiddenStates(embeddings: Variable(constant: embeddings), positions: Array(0..<t),
                                               cache: nil, probe: substitution)
-        let c = hidden.shape[2]
         var rows: [Int] = []
         for batch in 0..<b { for step in steps { rows.append(batch * t + step.position - 1) } }
-        let logits = transformer.logits(Variable(constant: Tensor(shape: [rows.count, c], scalars: gatherHiddenRows(hidden.value, rows, width: c)))).value
-        let v = logits.shape[1]
-        return try (0..<b).map { batch in
+        return transformer.logits(selectRows(hidden, rows)).value
+    }
+
+    /// values[b][k] of `function` from `stepLogits`' rows, so that several step functions share
+    /// one forward pass.
+    static func values(
+        of function: StepFunction, logits: Tensor, steps: [AttributedStep], options: StepFunctionOptions
+    ) throws -> [[Float]] {
+        let v = logits.shape[1], variants = logits.shape[0] / max(1, steps.count)
+        return try (0..<variants).map { batch in
             try steps.enumerated().map { s, step in
                 let row = batch * steps.count + s
                 let z = Array(logits.scalars[(row * v)..<((row + 1) * v)])
@@ -137,17 +148,6 @@ struct GradientEngine {
         }
     }
 }
-
-func gatherHiddenRows(_ hidden: Tensor, _ rows: [Int], width c: Int) -> [Float] {
-    var out = [Float](repeating: 0, count: rows.count * c)
-    hidden.scalars.withUnsafeBufferPointer { h in
-        out.withUnsafeMutableBufferPointer { o in
-            for (i, r) in rows.enumerated() { (o.baseAddress! + i * c).update(from: h.baseAddress! + r * c, count: c) }
-        }
-    }
-    return out
-}
-
 /// Swaps a site's activation for a tape leaf (optionally with other values) so that gradients
 /// can be taken with respect to it.
 final class SiteSubstitution: ActivationProbe {

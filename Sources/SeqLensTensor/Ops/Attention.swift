@@ -15,10 +15,9 @@ public struct AttentionResult {
 /// offset + t and sees keys 0...offset + t.
 /// - Parameters:
 ///   - query: (B, T, Hq·D);  key, value: (B, S, Hkv·D)
-///   - keyMask: optional (B, S) flags; false hides a key (left padding).
 public func causalAttention(
     query: Variable, key: Variable, value: Variable, queryHeads: Int, keyValueHeads: Int,
-    offset: Int, scale: Float, keyMask: [Bool]? = nil
+    offset: Int, scale: Float
 ) -> AttentionResult {
     let b = query.shape[0], t = query.shape[1], s = key.shape[1]
     let d = query.shape[2] / queryHeads
@@ -49,9 +48,6 @@ public func causalAttention(
                                     // Keys after the query's position get probability 0: only the
                                     // first `visible` entries go through the softmax.
                                     let visible = min(s, offset + row + 1)
-                                    if let keyMask {
-                                        for j in 0..<visible where !keyMask[batch * s + j] { r[j] = -.infinity }
-                                    }
                                     softmaxRow(r, width: visible)
                                     if visible < s { (r + visible).update(repeating: 0, count: s - visible) }
                                 }
