@@ -21,7 +21,8 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas"),
         .systemLibrary(name: "CJansson", pkgConfig: "jansson"),
         .target(name: "CAllocator"),
-        .target(name: "SeqLensTensor", dependencies: ["CBLAS", "CAllocator"]),
+        .target(name: "CPackedKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "SeqLensTensor", dependencies: ["CBLAS", "CAllocator", "CPackedKernels"]),
         .target(name: "SeqLensCheckpoints"),
         .target(name: "SeqLensTokenizers"),
         .target(

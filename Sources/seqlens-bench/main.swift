@@ -91,6 +91,31 @@ do {
             }
             emit(["bench": name, "milliseconds": best * 1000, "gigabytes_per_second": Double(v * c * 4) / best / 1e9])
         }
+        // The same product and an MLP-sized one (1536 × 576) with weights in each packed encoding.
+        for (rows, columns) in [(v, c), (1536, 576), (576, 576), (192, 576)] {
+            for format in PackedMatrix.Format.allCases {
+                var state: UInt64 = 7
+                let byteCount = rows * columns / format.blockSize * format.blockBytes
+                let bytes = (0..<byteCount).map { i -> UInt8 in
+                    state = state &* 6364136223846793005 &+ 1442695040888963407
+                    // Keep every F16/BF16 value and block scale finite and small.
+                    return i % 2 == 1 ? 0x3A : UInt8(truncatingIfNeeded: state >> 56)
+                }
+                let matrix = PackedMatrix(format: format, rows: rows, columns: columns, bytes: bytes)
+                let input = [Float](repeating: 0.25, count: columns)
+                var output = [Float](repeating: 0, count: rows)
+                var best = Double.infinity
+                for _ in 0..<20 {
+                    let start = now()
+                    input.withUnsafeBufferPointer { xp in output.withUnsafeMutableBufferPointer { yp in
+                        matrix.multiply(xp.baseAddress!, into: yp.baseAddress!) }}
+                    best = min(best, now() - start)
+                }
+                emit(["bench": "packed_gemv", "format": "\(format)", "rows": rows, "columns": columns,
+                      "milliseconds": best * 1000, "gigabytes_per_second": Double(byteCount) / best / 1e9,
+                      "weights_per_second": Double(rows * columns) / best, "kernels": PackedMatrix.kernelLevel])
+            }
+        }
     case "forward":
         let model = try loadModel(arguments[1])
         let tokens = Int(arguments[2])!, batch = Int(arguments[3])!, repeats = Int(arguments[4])!

@@ -57,6 +57,7 @@ public struct GPT2: CausalTransformer {
     let positionEmbeddings: Tensor  // (P, C)
     let blocks: [Block]
     let finalGamma: Tensor, finalBeta: Tensor
+    let head: Linear  // tied to tokenEmbeddings
     let activation: Activation
 
     public init(configuration: GPT2Configuration, weights: WeightSource) throws {
@@ -89,6 +90,8 @@ public struct GPT2: CausalTransformer {
         }
         finalGamma = try weights.tensor(prefix + "ln_f.weight", shape: [c])
         finalBeta = try weights.tensor(prefix + "ln_f.bias", shape: [c])
+        head = Linear(weight: tokenEmbeddings, bias: nil, transposed: true,
+                      packed: try weights.packedMatrix(prefix + "wte.weight", shape: [configuration.vocabSize, c]))
     }
 
     public func embed(_ ids: [[Int]]) -> Tensor {
@@ -135,7 +138,5 @@ public struct GPT2: CausalTransformer {
         return probe.visit("final_norm.out", layerNorm(x, gamma: finalGamma, beta: finalBeta, epsilon: eps))
     }
 
-    public func logits(_ hidden: Variable) -> Variable {
-        Linear(weight: tokenEmbeddings, bias: nil, transposed: true)(hidden)
-    }
+    public func logits(_ hidden: Variable) -> Variable { head(hidden) }
 }

@@ -106,7 +106,8 @@ public struct Llama: CausalTransformer {
         tokenEmbeddings = try weights.tensor("model.embed_tokens.weight", shape: [cfg.vocabSize, c])
         func linear(_ name: String, _ input: Int, _ output: Int, bias: Bool) throws -> Linear {
             Linear(weight: try weights.tensor(name + ".weight", shape: [output, input]),
-                   bias: bias ? try weights.tensor(name + ".bias", shape: [output]) : nil, transposed: true)
+                   bias: bias ? try weights.tensor(name + ".bias", shape: [output]) : nil, transposed: true,
+                   packed: try weights.packedMatrix(name + ".weight", shape: [output, input]))
         }
         blocks = try (0..<cfg.numHiddenLayers).map { i in
             let p = "model.layers.\(i)."
@@ -123,9 +124,10 @@ public struct Llama: CausalTransformer {
         }
         finalNorm = try weights.tensor("model.norm.weight", shape: [c])
         if cfg.tieWordEmbeddings || !weights.contains("lm_head.weight") {
-            head = Linear(weight: tokenEmbeddings, bias: nil, transposed: true)
+            head = Linear(weight: tokenEmbeddings, bias: nil, transposed: true,
+                          packed: try weights.packedMatrix("model.embed_tokens.weight", shape: [cfg.vocabSize, c]))
         } else {
-            head = Linear(weight: try weights.tensor("lm_head.weight", shape: [cfg.vocabSize, c]), bias: nil, transposed: true)
+            head = try linear("lm_head", c, cfg.vocabSize, bias: false)
         }
     }
 

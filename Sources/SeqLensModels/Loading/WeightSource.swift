@@ -7,6 +7,35 @@ public protocol WeightSource {
     func contains(_ name: String) -> Bool
     /// - Throws: `ModelError.missingWeight` or `.weightShapeMismatch`, or the checkpoint's error.
     func tensor(_ name: String, shape: [Int]) throws -> Tensor
+    /// The `[out, in]` matrix `name` in its stored compact encoding, when the file keeps it in one
+    /// that `PackedMatrix` reads (F16, BF16, Q4_0, Q4_1, Q8_0); nil for Float32 and other encodings.
+    func packedMatrix(_ name: String, shape: [Int]) throws -> PackedMatrix?
+}
+
+extension WeightSource {
+    public func packedMatrix(_ name: String, shape: [Int]) throws -> PackedMatrix? { nil }
+}
+
+extension PackedMatrix.Format {
+    /// The packed encoding of a checkpoint dtype, if there is one.
+    init?(_ dtype: TensorDType) {
+        switch dtype {
+        case .f16: self = .f16
+        case .bf16: self = .bf16
+        case .q4_0: self = .q4_0
+        case .q4_1: self = .q4_1
+        case .q8_0: self = .q8_0
+        default: return nil
+        }
+    }
+}
+
+/// The stored bytes of a 2-D tensor as a packed matrix, or nil when its encoding has no kernel.
+private func packed(_ store: any TensorStore, raw: (String) throws -> UnsafeRawBufferPointer, name: String, shape: [Int]) throws -> PackedMatrix? {
+    guard shape.count == 2, let info = store.info(name), info.shape == shape, let format = PackedMatrix.Format(info.dtype),
+          shape[1] % format.blockSize == 0 else { return nil }
+    let bytes = try raw(name)
+    return PackedMatrix(format: format, rows: shape[0], columns: shape[1], bytes: Array(bytes))
 }
 
 /// Weights of a safetensors checkpoint, whose names are already transformers'.
@@ -21,6 +50,11 @@ struct SafetensorsWeights: WeightSource {
             throw ModelError.weightShapeMismatch(name: name, expected: shape, found: info.shape)
         }
         return Tensor(shape: shape, scalars: try store.floats(name))
+    }
+
+    func packedMatrix(_ name: String, shape: [Int]) throws -> PackedMatrix? {
+        guard let store = store as? SafetensorsCheckpoint else { return nil }
+        return try packed(store, raw: store.rawBytes, name: name, shape: shape)
     }
 }
 
@@ -51,6 +85,29 @@ struct GGUFWeights: WeightSource {
             scalars = Self.unpermuteRows(scalars, shape: shape, heads: keyValueHeadCount)
         }
         return Tensor(shape: shape, scalars: scalars)
+    }
+
+    func packedMatrix(_ name: String, shape: [Int]) throws -> PackedMatrix? {
+        guard let stored = Self.ggufName(name),
+              let matrix = try packed(file, raw: file.rawBytes, name: stored, shape: shape) else { return nil }
+        if permutesQueryKey && name.hasSuffix("q_proj.weight") {
+            return matrix.reorderingRows(Self.unpermutedRowOrder(rows: shape[0], heads: headCount))
+        } else if permutesQueryKey && name.hasSuffix("k_proj.weight") {
+            return matrix.reorderingRows(Self.unpermutedRowOrder(rows: shape[0], heads: keyValueHeadCount))
+        }
+        return matrix
+    }
+
+    /// The file row that `unpermuteRows` moves to each row.
+    static func unpermutedRowOrder(rows: Int, heads: Int) -> [Int] {
+        let half = rows / heads / 2
+        var order = Array(0..<rows)
+        for h in 0..<heads {
+            for i in 0..<half {
+                for pair in 0..<2 { order[h * half * 2 + pair * half + i] = h * half * 2 + i * 2 + pair }
+            }
+        }
+        return order
     }
 
     /// Row (h, i, half) of the file becomes row (h, half, i): transformers' reverse_permute_weights.
@@ -105,5 +162,11 @@ final class CountingWeights: WeightSource {
         let tensor = try base.tensor(name, shape: shape)
         bytes += tensor.count * MemoryLayout<Float>.size
         return tensor
+    }
+
+    func packedMatrix(_ name: String, shape: [Int]) throws -> PackedMatrix? {
+        let matrix = try base.packedMatrix(name, shape: shape)
+        bytes += matrix?.bytes.count ?? 0
+        return matrix
     }
 }

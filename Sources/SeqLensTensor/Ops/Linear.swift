@@ -7,13 +7,21 @@ public struct Linear: Sendable {
     public let bias: Tensor?
     /// True when `weight` is stored `[out, in]`.
     public let transposed: Bool
+    /// The same `[out, in]` weights in the checkpoint's compact encoding, when it has one: one-row
+    /// products (generation) read these instead of `weight`.
+    public let packed: PackedMatrix?
 
-    public init(weight: Tensor, bias: Tensor?, transposed: Bool) {
+    public init(weight: Tensor, bias: Tensor?, transposed: Bool, packed: PackedMatrix? = nil) {
         precondition(weight.rank == 2, "linear weight must be a matrix, got \(weight.shape)")
         self.weight = weight
         self.bias = bias
         self.transposed = transposed
+        self.packed = packed
         if let bias { precondition(bias.count == outputSize, "bias \(bias.shape) for \(weight.shape)") }
+        if let packed {
+            precondition(transposed && packed.rows == weight.shape[0] && packed.columns == weight.shape[1],
+                         "packed \(packed.rows)x\(packed.columns) weights for \(weight.shape) (transposed: \(transposed))")
+        }
     }
 
     public var inputSize: Int { transposed ? weight.shape[1] : weight.shape[0] }
@@ -22,7 +30,7 @@ public struct Linear: Sendable {
     /// x: (..., in) -> (..., out)
     public func callAsFunction(_ x: Variable) -> Variable {
         let inSize = inputSize, outSize = outputSize
-        let weight = self.weight, transposed = self.transposed, inShape = x.shape
+        let weight = self.weight, transposed = self.transposed, packed = self.packed, inShape = x.shape
         precondition(x.shape.last == inSize, "linear expects last dim \(inSize), got \(x.shape)")
         let rows = x.value.count / inSize
         var out = [Float](repeating: 0, count: rows * outSize)
@@ -36,7 +44,9 @@ public struct Linear: Sendable {
         x.value.scalars.withUnsafeBufferPointer { xs in
             weight.scalars.withUnsafeBufferPointer { w in
                 out.withUnsafeMutableBufferPointer { o in
-                    if rows == 1 {
+                    if rows == 1, let packed {
+                        packed.multiply(xs.baseAddress!, into: o.baseAddress!, accumulate: bias != nil)
+                    } else if rows == 1 {
                         // y = W x for [out, in] storage, Wᵀ x for [in, out].
                         BLAS.gemv(transpose: !transposed, rows: weight.shape[0], columns: weight.shape[1],
                                   a: w.baseAddress!, lda: weight.shape[1], x: xs.baseAddress!,
@@ -70,10 +80,10 @@ public struct Linear: Sendable {
                         // other rows are zero.
                         let b = inShape[0], t = inShape[1]
                         let active = support.lengths.reduce(0) { $0 + $1 * b }
-                        let packed = UnsafeMutablePointer<Float>.allocate(capacity: active * outSize)
+                        let gathered = UnsafeMutablePointer<Float>.allocate(capacity: active * outSize)
                         let result = UnsafeMutablePointer<Float>.allocate(capacity: active * inSize)
                         defer {
-                            packed.deallocate()
+                            gathered.deallocate()
                             result.deallocate()
                         }
                         var row = 0
@@ -81,11 +91,11 @@ public struct Linear: Sendable {
                             let length = support.lengths[s]
                             for batch in 0..<b where length > 0 {
                                 let source = dy.baseAddress! + ((s * b + batch) * t) * outSize
-                                (packed + row * outSize).update(from: source, count: length * outSize)
+                                (gathered + row * outSize).update(from: source, count: length * outSize)
                                 row += length
                             }
                         }
-                        product(active, packed, result)
+                        product(active, gathered, result)
                         row = 0
                         for s in 0..<slices {
                             let length = support.lengths[s]

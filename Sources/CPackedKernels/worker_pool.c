@@ -1,0 +1,113 @@
+// Resident workers for the packed one-row products. A generated token runs a few hundred small
+// products back to back; waking a thread for each through a dispatch queue costs about as much
+// as the product. Workers here spin for a short while after each job, then sleep.
+#include "seqlens_packed_kernels.h"
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+enum { MAX_WORKERS = 15, SPIN_NANOSECONDS = 200000 };
+
+typedef struct {
+    seqlens_packed_format format;
+    const void *rows;
+    size_t row_bytes, row_count, columns;
+    const float *x;
+    float *y;
+    int accumulate, parts;
+} job_t;
+
+static struct {
+    pthread_once_t once;
+    pthread_mutex_t caller;  // one job at a time; a second concurrent caller runs alone
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int workers;
+    job_t job;
+    atomic_uint generation;
+    atomic_int finished;
+} pool = {PTHREAD_ONCE_INIT, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+
+static void run_part(const job_t *job, int part) {
+    size_t chunk = (job->row_count + job->parts - 1) / job->parts;
+    size_t begin = (size_t)part * chunk, end = begin + chunk < job->row_count ? begin + chunk : job->row_count;
+    if (begin < end) {
+        seqlens_packed_gemv(job->format, job->rows, job->row_bytes, begin, end, job->columns, job->x, job->y,
+                            job->accumulate);
+    }
+}
+
+static long long nanoseconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static void *worker(void *argument) {
+    int index = (int)(size_t)argument;  // parts 1...workers; the caller runs part 0
+    unsigned seen = 0;  // workers start before the first job
+    for (;;) {
+        long long deadline = nanoseconds() + SPIN_NANOSECONDS;
+        unsigned current;
+        int spins = 0;
+        while ((current = atomic_load_explicit(&pool.generation, memory_order_acquire)) == seen) {
+            CPU_RELAX();
+            if (++spins % 256 == 0 && nanoseconds() > deadline) {
+                pthread_mutex_lock(&pool.lock);
+                while ((current = atomic_load(&pool.generation)) == seen) pthread_cond_wait(&pool.wake, &pool.lock);
+                pthread_mutex_unlock(&pool.lock);
+                break;
+            }
+        }
+        seen = current;
+        job_t job = pool.job;
+        if (index < job.parts) run_part(&job, index);
+        atomic_fetch_add_explicit(&pool.finished, 1, memory_order_release);
+    }
+    return NULL;
+}
+
+static int requested_workers = 0;
+
+static void start_workers(void) {
+    for (int i = 1; i <= requested_workers; i++) {
+        pthread_t thread;
+        pthread_attr_t attributes;
+        pthread_attr_init(&attributes);
+        pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&thread, &attributes, worker, (void *)(size_t)i) == 0) pool.workers = i;
+        pthread_attr_destroy(&attributes);
+        if (pool.workers != i) break;
+    }
+}
+
+void seqlens_packed_gemv_parallel(seqlens_packed_format format, const void *rows, size_t row_bytes,
+                                  size_t row_count, size_t columns, const float *x, float *y,
+                                  int accumulate, int threads) {
+    if (threads > 1 && requested_workers == 0) {
+        requested_workers = threads - 1 > MAX_WORKERS ? MAX_WORKERS : threads - 1;
+    }
+    if (threads > 1) pthread_once(&pool.once, start_workers);
+    int parts = threads < pool.workers + 1 ? threads : pool.workers + 1;
+    if (parts <= 1 || pthread_mutex_trylock(&pool.caller) != 0) {
+        seqlens_packed_gemv(format, rows, row_bytes, 0, row_count, columns, x, y, accumulate);
+        return;
+    }
+    // The job is published before the generation changes, and every worker reports back
+    // before the caller returns, so the next job cannot overwrite one in use.
+    pool.job = (job_t){format, rows, row_bytes, row_count, columns, x, y, accumulate, parts};
+    atomic_store_explicit(&pool.finished, 0, memory_order_relaxed);
+    pthread_mutex_lock(&pool.lock);
+    atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.lock);
+    run_part(&pool.job, 0);
+    while (atomic_load_explicit(&pool.finished, memory_order_acquire) < pool.workers) CPU_RELAX();
+    pthread_mutex_unlock(&pool.caller);
+}
