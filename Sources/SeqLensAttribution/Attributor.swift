@@ -95,16 +95,20 @@ public struct Attributor {
         let promptIds = model.encode(input, addSpecialTokens: addSpecial)
         guard !promptIds.isEmpty else { throw AttributionError.invalidArgument("input \(index) encodes to no tokens") }
         let targetText: String
+        var generation: Generation?
         if let generated = request.generatedTexts?[index] {
             guard generated.hasPrefix(input) else { throw AttributionError.generatedTextMismatch(input: input, generated: generated) }
             targetText = generated
         } else {
             // As Inseq: generate, decode the whole sequence, then re-encode it.
             let total = request.generation.maxNewTokens
-            let generation = try model.generate(prompt: promptIds, options: request.generation) { _, index in
+            var options = request.generation
+            options.keepsStepLogits = !request.stepScores.isEmpty
+            let generated = try model.generate(prompt: promptIds, options: options) { _, index in
                 try report(.generating(token: index + 1, of: total))
             }
-            targetText = input + generation.text
+            targetText = input + generated.text
+            generation = generated
         }
         let ids = model.encode(targetText, addSpecialTokens: addSpecial)
         let limit = model.info.maxPositions
@@ -163,8 +167,13 @@ public struct Attributor {
             // One forward serves every step score. As a step score, a contrastive function reads
             // the contrastive context's prediction.
             let scoreSteps = steps(forcingContrastContext: true)
-            let engine = GradientEngine(transformer: transformer, function: .probability, options: request.functionOptions)
-            let logits = engine.stepLogits(.embeddings(embeddings), steps: scoreSteps)
+            let logits: Tensor
+            if let kept = Self.generationLogits(generation, ids: ids, start: start, end: end) {
+                logits = kept
+            } else {
+                let engine = GradientEngine(transformer: transformer, function: .probability, options: request.functionOptions)
+                logits = engine.stepLogits(.embeddings(embeddings), steps: scoreSteps)
+            }
             for function in request.stepScores {
                 stepScores[function.rawValue] = try GradientEngine.values(
                     of: function, logits: logits, steps: scoreSteps, options: request.functionOptions)[0]
@@ -195,6 +204,17 @@ public struct Attributor {
             stepScores: stepScores.mapValues { AttributionTensor(shape: [$0.count], values: $0) },
             sequenceScores: [:], attrPosStart: start, attrPosEnd: end,
             kind: request.method == .dummy ? .plain : .granular)
+    }
+
+    /// The logits generation chose positions start..<end from, when the re-encoded sequence is
+    /// exactly prompt + generated tokens (so each step's prefix is the one generation saw) and
+    /// every position was generated; nil otherwise (then a forward pass computes them).
+    static func generationLogits(_ generation: Generation?, ids: [Int], start: Int, end: Int) -> Tensor? {
+        guard let generation, !generation.stepLogits.isEmpty,
+              ids == generation.promptIds + generation.tokens.map(\.id),
+              start >= generation.promptIds.count, end <= ids.count else { return nil }
+        let rows = (start..<end).map { generation.stepLogits[$0 - generation.promptIds.count] }
+        return Tensor(shape: [rows.count, rows[0].count], scalars: rows.flatMap { $0 })
     }
 
     /// Baseline ids as Inseq makes them: UNK everywhere, except EOS positions keep EOS.

@@ -9,7 +9,7 @@ struct Generator {
 
     func generate(
         prompt: [Int], options: GenerationOptions, onToken: (GeneratedToken, Int) throws -> Void
-    ) throws -> (tokens: [GeneratedToken], stop: StopReason) {
+    ) throws -> (tokens: [GeneratedToken], stop: StopReason, logits: [[Float]]) {
         let dims = transformer.dimensions
         guard !prompt.isEmpty else { throw ModelError.emptyInput }
         for id in prompt where id < 0 || id >= dims.vocabularySize {
@@ -21,15 +21,17 @@ struct Generator {
         let cache = KeyValueCache(layers: dims.layerCount, batch: 1, width: dims.keyValueHeadCount * dims.headDimension)
         var sampler = Sampler(options: options)
         var tokens: [GeneratedToken] = []
+        var kept: [[Float]] = []
         var next = prompt
         var position = 0
         while tokens.count < options.maxNewTokens {
-            guard position + next.count <= dims.maxPositions else { return (tokens, .maxNewTokens) }
+            guard position + next.count <= dims.maxPositions else { return (tokens, .maxNewTokens, kept) }
             let embeddings = Variable(constant: transformer.embed([next]))
             let hidden = transformer.hiddenStates(
                 embeddings: embeddings, positions: Array(position..<(position + next.count)), cache: cache, probe: nil)
             position += next.count
             let logits = transformer.logits(selectRows(hidden, [next.count - 1])).value.scalars
+            if options.keepsStepLogits { kept.append(logits) }
             let chosen = sampler.next(logits: logits)
             let probabilities = Sampler.softmax(logits)
             var alternatives: [TokenProbability] = []
@@ -41,9 +43,9 @@ struct Generator {
                                        alternatives: alternatives)
             tokens.append(token)
             try onToken(token, tokens.count - 1)
-            if options.stopAtEOS && endOfSequence.contains(chosen) { return (tokens, .endOfSequence) }
+            if options.stopAtEOS && endOfSequence.contains(chosen) { return (tokens, .endOfSequence, kept) }
             next = [chosen]
         }
-        return (tokens, .maxNewTokens)
+        return (tokens, .maxNewTokens, kept)
     }
 }

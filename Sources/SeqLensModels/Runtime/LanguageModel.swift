@@ -73,9 +73,9 @@ public final class LanguageModel: @unchecked Sendable {
     ) throws -> Generation {
         let generator = Generator(transformer: transformer, endOfSequence: endOfSequence,
                                   tokenString: tokenizer.tokenString)
-        let (tokens, stop) = try generator.generate(prompt: prompt, options: options, onToken: onToken)
+        let (tokens, stop, logits) = try generator.generate(prompt: prompt, options: options, onToken: onToken)
         return Generation(promptIds: prompt, tokens: tokens, text: decode(tokens.map(\.id), skipSpecialTokens: true),
-                          stopReason: stop)
+                          stopReason: stop, stepLogits: logits)
     }
 
     /// Logits (T, V) at every position of one sequence.

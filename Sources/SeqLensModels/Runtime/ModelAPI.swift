@@ -58,6 +58,9 @@ public struct GenerationOptions: Sendable, Equatable {
     /// How many most likely alternatives to report for each generated token.
     public var returnTopK: Int = 0
     public var stopAtEOS: Bool = true
+    /// Keep every step's full logits (V floats per token) in `Generation.stepLogits`, for
+    /// step scores that can then skip a second forward pass.
+    public var keepsStepLogits: Bool = false
 
     public init() {}
 }
@@ -102,11 +105,14 @@ public struct Generation: Sendable {
     /// The decoded continuation (prompt excluded).
     public var text: String
     public var stopReason: StopReason
+    /// The logits each token was chosen from, when `GenerationOptions.keepsStepLogits`; else empty.
+    public var stepLogits: [[Float]]
 
-    public init(promptIds: [Int], tokens: [GeneratedToken], text: String, stopReason: StopReason) {
+    public init(promptIds: [Int], tokens: [GeneratedToken], text: String, stopReason: StopReason, stepLogits: [[Float]] = []) {
         self.promptIds = promptIds
         self.tokens = tokens
         self.text = text
         self.stopReason = stopReason
+        self.stepLogits = stepLogits
     }
 }
