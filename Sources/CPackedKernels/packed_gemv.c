@@ -35,26 +35,7 @@ static float half_to_float(uint16_t h) {
 
 static uint16_t load_u16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 
-static float bf16_to_float(uint16_t h) {
-    uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 // MARK: portable kernels
-
-static float dot_f16_portable(const uint8_t *row, const float *x, size_t n) {
-    float sum = 0;
-    for (size_t i = 0; i < n; i++) sum += half_to_float(load_u16(row + 2 * i)) * x[i];
-    return sum;
-}
-
-static float dot_bf16_portable(const uint8_t *row, const float *x, size_t n) {
-    float sum = 0;
-    for (size_t i = 0; i < n; i++) sum += bf16_to_float(load_u16(row + 2 * i)) * x[i];
-    return sum;
-}
 
 // block_q4_0 (18 bytes): d, qs[16]; element j is low nibble of qs[j], element j+16 the high one.
 static float dot_q4_0_portable(const uint8_t *row, const float *x, size_t blocks) {
@@ -108,37 +89,6 @@ SEQLENS_AVX2 static float horizontal_sum(__m256 v) {
 }
 
 SEQLENS_AVX2 static float half_scale(const uint8_t *p) { return _cvtsh_ss(load_u16(p)); }
-
-SEQLENS_AVX2 static float dot_f16_avx2(const uint8_t *row, const float *x, size_t n) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + 2 * i)));
-        __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + 2 * i + 16)));
-        acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), acc0);
-        acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), acc1);
-    }
-    float sum = horizontal_sum(_mm256_add_ps(acc0, acc1));
-    for (; i < n; i++) sum += _cvtsh_ss(load_u16(row + 2 * i)) * x[i];
-    return sum;
-}
-
-SEQLENS_AVX2 static __m256 bf16x8(const uint8_t *p) {
-    __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
-}
-
-SEQLENS_AVX2 static float dot_bf16_avx2(const uint8_t *row, const float *x, size_t n) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        acc0 = _mm256_fmadd_ps(bf16x8(row + 2 * i), _mm256_loadu_ps(x + i), acc0);
-        acc1 = _mm256_fmadd_ps(bf16x8(row + 2 * i + 16), _mm256_loadu_ps(x + i + 8), acc1);
-    }
-    float sum = horizontal_sum(_mm256_add_ps(acc0, acc1));
-    for (; i < n; i++) sum += bf16_to_float(load_u16(row + 2 * i)) * x[i];
-    return sum;
-}
 
 /// Σ q·x over one block of 32 unsigned nibbles (low nibbles: elements 0-15, high: 16-31).
 SEQLENS_AVX2 static __m256 nibbles_dot(const uint8_t *qs, const float *x) {
@@ -265,7 +215,7 @@ SEQLENS_AVX512 static float dot_q8_0_avx512(const uint8_t *row, const float *x, 
 
 // MARK: dispatch
 
-typedef float (*row_dot)(const uint8_t *row, const float *x, size_t length);
+typedef float (*row_dot)(const uint8_t *row, const float *x, size_t blocks);
 typedef float (*block_row_dot)(const uint8_t *row, const float *x, const float *xsum, size_t blocks);
 
 /// 2 with AVX-512, 1 with AVX2 + FMA + F16C, 0 otherwise (or on other architectures).
@@ -299,7 +249,7 @@ void seqlens_packed_gemv_at_level(int level, seqlens_packed_format format, const
     const uint8_t *base = (const uint8_t *)rows;
     if (level > vector_level()) level = vector_level();
 #ifdef SEQLENS_X86
-    if (level == 2 && (format == SEQLENS_PACKED_Q4_0 || format == SEQLENS_PACKED_Q4_1 || format == SEQLENS_PACKED_Q8_0)) {
+    if (level == 2) {
         block_row_dot dot = format == SEQLENS_PACKED_Q4_0 ? dot_q4_0_avx512
                           : format == SEQLENS_PACKED_Q4_1 ? dot_q4_1_avx512 : dot_q8_0_avx512;
         size_t blocks = columns / 32;
@@ -320,20 +270,16 @@ void seqlens_packed_gemv_at_level(int level, seqlens_packed_format format, const
     }
 #endif
     row_dot dot;
-    size_t length = columns;  // elements for F16/BF16, blocks for the Q formats
+    size_t blocks = columns / 32;
     switch (format) {
-    case SEQLENS_PACKED_F16: dot = dot_f16_portable; break;
-    case SEQLENS_PACKED_BF16: dot = dot_bf16_portable; break;
-    case SEQLENS_PACKED_Q4_0: dot = dot_q4_0_portable; length = columns / 32; break;
-    case SEQLENS_PACKED_Q4_1: dot = dot_q4_1_portable; length = columns / 32; break;
-    case SEQLENS_PACKED_Q8_0: dot = dot_q8_0_portable; length = columns / 32; break;
+    case SEQLENS_PACKED_Q4_0: dot = dot_q4_0_portable; break;
+    case SEQLENS_PACKED_Q4_1: dot = dot_q4_1_portable; break;
+    case SEQLENS_PACKED_Q8_0: dot = dot_q8_0_portable; break;
     default: return;
     }
 #ifdef SEQLENS_X86
     if (level >= 1) {
         switch (format) {
-        case SEQLENS_PACKED_F16: dot = dot_f16_avx2; break;
-        case SEQLENS_PACKED_BF16: dot = dot_bf16_avx2; break;
         case SEQLENS_PACKED_Q4_0: dot = dot_q4_0_avx2; break;
         case SEQLENS_PACKED_Q4_1: dot = dot_q4_1_avx2; break;
         case SEQLENS_PACKED_Q8_0: dot = dot_q8_0_avx2; break;
@@ -343,7 +289,7 @@ void seqlens_packed_gemv_at_level(int level, seqlens_packed_format format, const
     (void)level;
 #endif
     for (size_t r = row_begin; r < row_end; r++) {
-        float value = dot(base + r * row_bytes, x, length);
+        float value = dot(base + r * row_bytes, x, blocks);
         y[r] = accumulate ? y[r] + value : value;
     }
 }

@@ -8,13 +8,12 @@ import Foundation
 /// dequantized Float32 product up to rounding order.
 public struct PackedMatrix: Sendable {
     public enum Format: Sendable, CaseIterable {
-        case f16, bf16, q4_0, q4_1, q8_0
+        case q4_0, q4_1, q8_0
 
         /// Elements per block and bytes per block (ggml's block_q4_0 and friends).
-        public var blockSize: Int { self == .f16 || self == .bf16 ? 1 : 32 }
+        public var blockSize: Int { 32 }
         public var blockBytes: Int {
             switch self {
-            case .f16, .bf16: 2
             case .q4_0: 18
             case .q4_1: 20
             case .q8_0: 34
@@ -23,8 +22,6 @@ public struct PackedMatrix: Sendable {
 
         var kernel: seqlens_packed_format {
             switch self {
-            case .f16: SEQLENS_PACKED_F16
-            case .bf16: SEQLENS_PACKED_BF16
             case .q4_0: SEQLENS_PACKED_Q4_0
             case .q4_1: SEQLENS_PACKED_Q4_1
             case .q8_0: SEQLENS_PACKED_Q8_0
