@@ -160,6 +160,10 @@ do {
         request.generation.stopAtEOS = false
         request.stepScores = [.probability]
         if arguments.count > 5 { request.methodArguments.steps = Int(arguments[5])! }
+        // SEQLENS_BENCH_PROFILE_LOOPS=N repeats the call first (for a profiler); the figure is one call.
+        for _ in 0..<(Int(ProcessInfo.processInfo.environment["SEQLENS_BENCH_PROFILE_LOOPS"] ?? "0") ?? 0) {
+            _ = try Attributor(model: model).attribute(request)
+        }
         let start = now()
         let result = try Attributor(model: model).attribute(request)
         let seconds = now() - start

@@ -76,12 +76,15 @@ private let sqrtTwoOverPi: Float = 0.7978845608028654
 private let geluCubic: Float = 0.044715
 
 /// GELU, tanh approximation (`gelu_new`, `gelu_pytorch_tanh`).
+///
+/// Written with (1 + tanh u) / 2 = σ(2u): one expf instead of tanhf, and no cancellation.
 public func geluTanh(_ x: Variable) -> Variable {
     pointwise(x, { v in
-        0.5 * v * (1 + tanhf(sqrtTwoOverPi * (v + geluCubic * v * v * v)))
+        v / (1 + expf(-2 * sqrtTwoOverPi * (v + geluCubic * v * v * v)))
     }, derivative: { v in
-        let t = tanhf(sqrtTwoOverPi * (v + geluCubic * v * v * v))
-        return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * sqrtTwoOverPi * (1 + 3 * geluCubic * v * v)
+        let s = 1 / (1 + expf(-2 * sqrtTwoOverPi * (v + geluCubic * v * v * v)))
+        // d/dv v·σ(2u) = σ + v·2σ(1 − σ)·u′
+        return s + 2 * v * s * (1 - s) * sqrtTwoOverPi * (1 + 3 * geluCubic * v * v)
     })
 }
 
