@@ -149,6 +149,7 @@ public struct GGUFFile: TensorStore {
         let source = try file.bytes(at: dataOffset + entry.relativeOffset, count: byteCount)
         guard count > 0, let sourceBase = source.baseAddress, let destinationBase = destination.baseAddress else { return }
         Dequantization.convert(dtype, source: sourceBase, elementCount: count, into: destinationBase)
+        file.dropPages(offset: dataOffset + entry.relativeOffset, count: byteCount)
     }
 
     private func entry(_ name: String) throws -> Entry {

@@ -56,6 +56,17 @@ public final class MappedFile: @unchecked Sendable {
         if let base { munmap(UnsafeMutableRawPointer(mutating: base), size) }
     }
 
+    /// Lets the kernel drop the resident pages behind `count` bytes at `offset` (rounded out to
+    /// whole pages). Nothing changes for readers: a later read faults the pages in again. Called
+    /// once a tensor has been converted to Float32, so that loading does not hold the file's
+    /// pages and the converted copy in memory at once.
+    public func dropPages(offset: Int, count: Int) {
+        guard let base, count > 0, offset >= 0, offset < size else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = offset / page * page, end = min(size, offset + count)
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
+    }
+
     /// Throws unless `count` bytes starting at `offset` lie inside the file.
     @inline(__always)
     public func checkRange(offset: Int, count: Int) throws {

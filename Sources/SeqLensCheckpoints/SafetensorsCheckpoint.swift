@@ -77,6 +77,7 @@ public struct SafetensorsCheckpoint: TensorStore {
         let source = try entry.file.bytes(at: entry.offset, count: entry.byteCount)
         guard count > 0, let sourceBase = source.baseAddress, let destinationBase = destination.baseAddress else { return }
         Dequantization.convert(dtype, source: sourceBase, elementCount: count, into: destinationBase)
+        entry.file.dropPages(offset: entry.offset, count: entry.byteCount)
     }
 
     private func entry(_ name: String) throws -> Entry {
