@@ -1,10 +1,12 @@
-// Resident workers for the packed one-row products. A generated token runs a few hundred small
-// products back to back; waking a thread for each through a dispatch queue costs about as much
-// as the product. Workers here spin for a short while after each job, then sleep.
+// Resident workers for SeqLens's parallel loops (packed one-row products, split GEMMs). A
+// generated token runs a few hundred small products back to back; waking a thread for each
+// through a dispatch queue costs about as much as the product. Workers here spin for a short
+// while after each job, then sleep.
 #include "seqlens_packed_kernels.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
+#include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define CPU_RELAX() _mm_pause()
@@ -15,13 +17,14 @@
 enum { MAX_WORKERS = 15, SPIN_NANOSECONDS = 200000 };
 
 typedef struct {
-    seqlens_packed_format format;
-    const void *rows;
-    size_t row_bytes, row_count, columns;
-    const float *x;
-    float *y;
-    int accumulate, parts;
+    seqlens_part_function function;
+    void *context;
+    int parts, threads;  // participant i runs parts i, i + threads, ...
 } job_t;
+
+static void run_parts(const job_t *job, int participant) {
+    for (int part = participant; part < job->parts; part += job->threads) job->function(job->context, part);
+}
 
 static struct {
     pthread_once_t once;
@@ -34,14 +37,6 @@ static struct {
     atomic_int finished;
 } pool = {PTHREAD_ONCE_INIT, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
 
-static void run_part(const job_t *job, int part) {
-    size_t chunk = (job->row_count + job->parts - 1) / job->parts;
-    size_t begin = (size_t)part * chunk, end = begin + chunk < job->row_count ? begin + chunk : job->row_count;
-    if (begin < end) {
-        seqlens_packed_gemv(job->format, job->rows, job->row_bytes, begin, end, job->columns, job->x, job->y,
-                            job->accumulate);
-    }
-}
 
 static long long nanoseconds(void) {
     struct timespec t;
@@ -67,7 +62,7 @@ static void *worker(void *argument) {
         }
         seen = current;
         job_t job = pool.job;
-        if (index < job.parts) run_part(&job, index);
+        if (index < job.threads) run_parts(&job, index);
         atomic_fetch_add_explicit(&pool.finished, 1, memory_order_release);
     }
     return NULL;
@@ -87,27 +82,63 @@ static void start_workers(void) {
     }
 }
 
-void seqlens_packed_gemv_parallel(seqlens_packed_format format, const void *rows, size_t row_bytes,
-                                  size_t row_count, size_t columns, const float *x, float *y,
-                                  int accumulate, int threads) {
-    if (threads > 1 && requested_workers == 0) {
-        requested_workers = threads - 1 > MAX_WORKERS ? MAX_WORKERS : threads - 1;
+int seqlens_parallel_thread_count(void) {
+    static int count = 0;
+    if (count == 0) {
+        long online = sysconf(_SC_NPROCESSORS_ONLN);
+        count = online < 1 ? 1 : online > MAX_WORKERS + 1 ? MAX_WORKERS + 1 : (int)online;
     }
-    if (threads > 1) pthread_once(&pool.once, start_workers);
-    int parts = threads < pool.workers + 1 ? threads : pool.workers + 1;
-    if (parts <= 1 || pthread_mutex_trylock(&pool.caller) != 0) {
-        seqlens_packed_gemv(format, rows, row_bytes, 0, row_count, columns, x, y, accumulate);
+    return count;
+}
+
+void seqlens_parallel_run(int parts, seqlens_part_function function, void *context) {
+    int threads = seqlens_parallel_thread_count();
+    if (threads > parts) threads = parts;
+    if (threads > 1) {
+        if (requested_workers == 0) requested_workers = seqlens_parallel_thread_count() - 1;
+        pthread_once(&pool.once, start_workers);
+        if (threads > pool.workers + 1) threads = pool.workers + 1;
+    }
+    if (threads <= 1 || pthread_mutex_trylock(&pool.caller) != 0) {
+        for (int part = 0; part < parts; part++) function(context, part);
         return;
     }
     // The job is published before the generation changes, and every worker reports back
     // before the caller returns, so the next job cannot overwrite one in use.
-    pool.job = (job_t){format, rows, row_bytes, row_count, columns, x, y, accumulate, parts};
+    pool.job = (job_t){function, context, parts, threads};
     atomic_store_explicit(&pool.finished, 0, memory_order_relaxed);
     pthread_mutex_lock(&pool.lock);
     atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
     pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.lock);
-    run_part(&pool.job, 0);
+    run_parts(&pool.job, 0);
     while (atomic_load_explicit(&pool.finished, memory_order_acquire) < pool.workers) CPU_RELAX();
     pthread_mutex_unlock(&pool.caller);
+}
+
+typedef struct {
+    seqlens_packed_format format;
+    const void *rows;
+    size_t row_bytes, row_count, columns;
+    const float *x;
+    float *y;
+    int accumulate, parts;
+} gemv_job;
+
+static void gemv_part(void *context, int part) {
+    const gemv_job *job = context;
+    size_t chunk = (job->row_count + job->parts - 1) / job->parts;
+    size_t begin = (size_t)part * chunk, end = begin + chunk < job->row_count ? begin + chunk : job->row_count;
+    if (begin < end) {
+        seqlens_packed_gemv(job->format, job->rows, job->row_bytes, begin, end, job->columns, job->x, job->y,
+                            job->accumulate);
+    }
+}
+
+void seqlens_packed_gemv_parallel(seqlens_packed_format format, const void *rows, size_t row_bytes,
+                                  size_t row_count, size_t columns, const float *x, float *y,
+                                  int accumulate, int threads) {
+    int parts = threads < seqlens_parallel_thread_count() ? threads : seqlens_parallel_thread_count();
+    gemv_job job = {format, rows, row_bytes, row_count, columns, x, y, accumulate, parts < 1 ? 1 : parts};
+    seqlens_parallel_run(job.parts, gemv_part, &job);
 }

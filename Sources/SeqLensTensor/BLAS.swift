@@ -1,6 +1,12 @@
 import CBLAS
+import CPackedKernels
 
 /// Single-precision matrix products through OpenBLAS; every product in SeqLens goes here.
+///
+/// OpenBLAS runs single-threaded, and large products are split into row (or column) blocks over
+/// SeqLens's own resident workers. OpenBLAS's pthread workers spin between calls, competing for
+/// the cores with everything SeqLens does between products; small products, which OpenBLAS would
+/// still hand to two threads, stay on the calling thread.
 public enum BLAS {
     /// C = alpha * op(A) * op(B) + beta * C, row-major, with explicit leading dimensions so that
     /// strided views (one attention head inside a [T, H, D] tensor) need no copies.
@@ -12,10 +18,23 @@ public enum BLAS {
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         if m == 0 || n == 0 { return }
-        cblas_sgemm(
-            CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
-            transposeB ? CblasTrans : CblasNoTrans,
-            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        var product = Product(
+            transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+            b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, parts: 1, splitsRows: true)
+        let threads = configuredThreads
+        guard threads > 1, m * n * k >= parallelWork else {
+            product.run(part: 0)
+            return
+        }
+        // Row blocks when there are enough rows to keep OpenBLAS's kernels efficient, else
+        // column blocks (a few rows times a vocabulary-wide head).
+        product.splitsRows = m >= 32 * threads || m >= n
+        product.parts = threads
+        withUnsafeMutablePointer(to: &product) { pointer in
+            seqlens_parallel_run(Int32(threads), { context, part in
+                context!.assumingMemoryBound(to: Product.self).pointee.run(part: Int(part))
+            }, pointer)
+        }
     }
 
     /// y = alpha · op(A) · x + beta · y for a row-major (rows × columns) A. A one-row product goes
@@ -26,14 +45,101 @@ public enum BLAS {
         x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>
     ) {
         if rows == 0 || columns == 0 { return }
-        cblas_sgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, Int32(rows), Int32(columns), alpha,
-                    a, Int32(lda), x, 1, beta, y, 1)
+        var product = VectorProduct(transpose: transpose, rows: rows, columns: columns, alpha: alpha, a: a, lda: lda,
+                                    x: x, beta: beta, y: y, parts: 1)
+        let threads = configuredThreads
+        guard threads > 1, rows * columns >= parallelWork else {
+            product.run(part: 0)
+            return
+        }
+        product.parts = threads
+        withUnsafeMutablePointer(to: &product) { pointer in
+            seqlens_parallel_run(Int32(threads), { context, part in
+                context!.assumingMemoryBound(to: VectorProduct.self).pointee.run(part: Int(part))
+            }, pointer)
+        }
     }
 
-    /// Sets the OpenBLAS thread pool size.
-    public static func setThreadCount(_ count: Int) {
-        openblas_set_num_threads(Int32(count))
+    /// Products of at least this many multiply-adds are split over threads.
+    static let parallelWork = 1 << 20
+
+    /// The threads products are split over. On first use OpenBLAS is set to one thread and its
+    /// own workers, started when the library loaded, are stopped.
+    static let configuredThreads: Int = {
+        openblas_set_num_threads(1)
+        _ = blas_thread_shutdown_()
+        return Int(seqlens_parallel_thread_count())
+    }()
+
+    /// Applies the threading above now (at model load) rather than at the first product.
+    public static func configureThreads() { _ = configuredThreads }
+
+    /// One block of outputs of a split matrix-vector product.
+    struct VectorProduct {
+        let transpose: Bool
+        let rows: Int, columns: Int
+        let alpha: Float
+        let a: UnsafePointer<Float>, lda: Int
+        let x: UnsafePointer<Float>
+        let beta: Float
+        let y: UnsafeMutablePointer<Float>
+        var parts: Int
+
+        func run(part: Int) {
+            var a = self.a, y = self.y, rows = self.rows, columns = self.columns
+            if parts > 1 {
+                // Outputs are rows of A (y = A·x) or its columns (y = Aᵀ·x).
+                let total = transpose ? columns : rows
+                let chunk = ((total + parts - 1) / parts + 15) / 16 * 16
+                let begin = part * chunk, end = min(total, begin + chunk)
+                guard begin < end else { return }
+                if transpose {
+                    a += begin
+                    columns = end - begin
+                } else {
+                    a += begin * lda
+                    rows = end - begin
+                }
+                y += begin
+            }
+            cblas_sgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, Int32(rows), Int32(columns), alpha,
+                        a, Int32(lda), x, 1, beta, y, 1)
+        }
     }
 
-    public static var threadCount: Int { Int(openblas_get_num_threads()) }
+    /// One block of a split product.
+    struct Product {
+        let transposeA: Bool, transposeB: Bool
+        let m: Int, n: Int, k: Int
+        let alpha: Float
+        let a: UnsafePointer<Float>, lda: Int
+        let b: UnsafePointer<Float>, ldb: Int
+        let beta: Float
+        let c: UnsafeMutablePointer<Float>, ldc: Int
+        var parts: Int
+        var splitsRows: Bool
+
+        func run(part: Int) {
+            var a = self.a, b = self.b, c = self.c, m = self.m, n = self.n
+            if parts > 1 {
+                let total = splitsRows ? m : n
+                // Blocks of whole 16-wide panels, so that every part runs full-width kernels.
+                let chunk = ((total + parts - 1) / parts + 15) / 16 * 16
+                let begin = part * chunk, end = min(total, begin + chunk)
+                guard begin < end else { return }
+                if splitsRows {
+                    a += transposeA ? begin : begin * lda
+                    c += begin * ldc
+                    m = end - begin
+                } else {
+                    b += transposeB ? begin * ldb : begin
+                    c += begin
+                    n = end - begin
+                }
+            }
+            cblas_sgemm(
+                CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        }
+    }
 }

@@ -32,6 +32,17 @@ void seqlens_packed_gemv_parallel(seqlens_packed_format format, const void *rows
                                   size_t row_count, size_t columns, const float *x, float *y,
                                   int accumulate, int threads);
 
+/// One part of a parallel loop: `part` is 0 ..< parts.
+typedef void (*seqlens_part_function)(void *context, int part);
+
+/// Runs function(context, part) for every part in 0 ..< parts over the calling thread and the
+/// resident workers, returning when all are done. A call made while another thread's call is
+/// running runs its parts one after another on the calling thread.
+void seqlens_parallel_run(int parts, seqlens_part_function function, void *context);
+
+/// The threads a parallel loop may use: the online processors (at most 16).
+int seqlens_parallel_thread_count(void);
+
 /// 2 when the AVX-512 kernels run on this CPU, 1 for the AVX2 (+ FMA, F16C) ones, 0 for the portable ones.
 int seqlens_packed_kernels_vectorised(void);
 

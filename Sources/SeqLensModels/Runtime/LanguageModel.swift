@@ -42,6 +42,7 @@ public final class LanguageModel: @unchecked Sendable {
     /// - Throws: `ModelError` or the checkpoint's or tokenizer's error, naming the problem.
     public static func load(_ location: ModelLocation) throws -> LanguageModel {
         MemoryPolicy.retainFreedMemory()
+        BLAS.configureThreads()
         let path: String
         switch location {
         case .path(let given): path = given
