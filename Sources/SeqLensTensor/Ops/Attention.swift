@@ -33,13 +33,19 @@ public func causalAttention(
             value.value.scalars.withUnsafeBufferPointer { v in
                 probabilities.withUnsafeMutableBufferPointer { p in
                     out.withUnsafeMutableBufferPointer { o in
-                        for batch in 0..<b {
-                            for h in 0..<hq {
+                        // Every (batch, head) writes its own output columns and pattern rows. Heads
+                        // of one generated token are too small to be worth a second thread.
+                        let perThread = max(1, (1 << 15) / max(1, t * s * d))
+                        let q = UnsafeBox(q.baseAddress!), k = UnsafeBox(k.baseAddress!), v = UnsafeBox(v.baseAddress!)
+                        let p = UnsafeBox(p.baseAddress!), o = UnsafeBox(o.baseAddress!)
+                        Parallel.forEachRange(b * hq, minimumPerPart: perThread) { units in
+                            for unit in units {
+                                let batch = unit / hq, h = unit % hq
                                 let kvh = h / group
-                                let qh = q.baseAddress! + batch * t * qStride + h * d
-                                let kh = k.baseAddress! + batch * s * kvStride + kvh * d
-                                let vh = v.baseAddress! + batch * s * kvStride + kvh * d
-                                let ph = p.baseAddress! + (batch * hq + h) * t * s
+                                let qh = q.pointer + batch * t * qStride + h * d
+                                let kh = k.pointer + batch * s * kvStride + kvh * d
+                                let vh = v.pointer + batch * s * kvStride + kvh * d
+                                let ph = p.pointer + (batch * hq + h) * t * s
                                 // scores = scale · Q Kᵀ   (T, S)
                                 BLAS.gemm(transposeA: false, transposeB: true, m: t, n: s, k: d, alpha: scale,
                                           a: qh, lda: qStride, b: kh, ldb: kvStride, c: ph, ldc: s)
@@ -54,7 +60,7 @@ public func causalAttention(
                                 // out = P V   (T, D)
                                 BLAS.gemm(transposeA: false, transposeB: false, m: t, n: d, k: s,
                                           a: ph, lda: s, b: vh, ldb: kvStride,
-                                          c: o.baseAddress! + batch * t * qStride + h * d, ldc: qStride)
+                                          c: o.pointer + batch * t * qStride + h * d, ldc: qStride)
                             }
                         }
                     }
@@ -72,54 +78,71 @@ public func causalAttention(
         var dq = [Float](repeating: 0, count: slices * qv.count)
         var dk = [Float](repeating: 0, count: slices * kv.count)
         var dv = [Float](repeating: 0, count: slices * vv.count)
-        var dp = [Float](repeating: 0, count: t * s)
         cotangent.scalars.withUnsafeBufferPointer { dO in
             qv.withUnsafeBufferPointer { q in kv.withUnsafeBufferPointer { k in vv.withUnsafeBufferPointer { v in
             pattern.withUnsafeBufferPointer { p in
             dq.withUnsafeMutableBufferPointer { dQ in dk.withUnsafeMutableBufferPointer { dK in
-            dv.withUnsafeMutableBufferPointer { dV in dp.withUnsafeMutableBufferPointer { dP in
-                for slice in 0..<slices {
-                    // m query rows and n keys take part (all of them without a support).
-                    let m = truncates ? support!.lengths[slice] : t
-                    let n = truncates ? m : s
-                    if m == 0 { continue }
-                    for batch in 0..<b {
+            dv.withUnsafeMutableBufferPointer { dV in
+                let dO = UnsafeBox(UnsafeMutablePointer(mutating: dO.baseAddress!))
+                let q = UnsafeBox(UnsafeMutablePointer(mutating: q.baseAddress!))
+                let k = UnsafeBox(UnsafeMutablePointer(mutating: k.baseAddress!))
+                let v = UnsafeBox(UnsafeMutablePointer(mutating: v.baseAddress!))
+                let p = UnsafeBox(UnsafeMutablePointer(mutating: p.baseAddress!))
+                let dQ = UnsafeBox(dQ.baseAddress!), dK = UnsafeBox(dK.baseAddress!), dV = UnsafeBox(dV.baseAddress!)
+                // Every (slice, batch) writes its own rows of dQ, dK and dV (the heads of one
+                // key/value group accumulate into the same dK, dV rows, so they stay together).
+                Parallel.forEachRange(slices * b) { units in
+                    let dP = UnsafeMutablePointer<Float>.allocate(capacity: t * s)
+                    defer { dP.deallocate() }
+                    for unit in units {
+                        let slice = unit / b, batch = unit % b
+                        // m query rows and n keys take part (all of them without a support).
+                        let m = truncates ? support!.lengths[slice] : t
+                        let n = truncates ? m : s
+                        if m == 0 { continue }
                         for h in 0..<hq {
                             let kvh = h / group
                             let qOffset = batch * t * qStride + h * d
                             let kvOffset = batch * s * kvStride + kvh * d
-                            let dOh = dO.baseAddress! + slice * qv.count + qOffset
-                            let ph = p.baseAddress! + (batch * hq + h) * t * s
+                            let dOh = dO.pointer + slice * qv.count + qOffset
+                            let ph = p.pointer + (batch * hq + h) * t * s
                             // dV += Pᵀ dO   (S, D)
                             BLAS.gemm(transposeA: true, transposeB: false, m: n, n: d, k: m,
                                       a: ph, lda: s, b: dOh, ldb: qStride, beta: 1,
-                                      c: dV.baseAddress! + slice * vv.count + kvOffset, ldc: kvStride)
+                                      c: dV.pointer + slice * vv.count + kvOffset, ldc: kvStride)
                             // dP = dO Vᵀ   (T, S)
                             BLAS.gemm(transposeA: false, transposeB: true, m: m, n: n, k: d,
-                                      a: dOh, lda: qStride, b: v.baseAddress! + kvOffset, ldb: kvStride,
-                                      c: dP.baseAddress!, ldc: s)
+                                      a: dOh, lda: qStride, b: v.pointer + kvOffset, ldb: kvStride,
+                                      c: dP, ldc: s)
                             // dScores = P ⊙ (dP − rowsum(P ⊙ dP)) · scale
                             for row in 0..<m {
-                                let pr = ph + row * s, dr = dP.baseAddress! + row * s
+                                let pr = ph + row * s, dr = dP + row * s
                                 var dot: Float = 0
                                 for j in 0..<n { dot += pr[j] * dr[j] }
                                 for j in 0..<n { dr[j] = pr[j] * (dr[j] - dot) * scale }
                             }
                             // dQ = dScores K   (T, D);  dK += dScoresᵀ Q   (S, D)
                             BLAS.gemm(transposeA: false, transposeB: false, m: m, n: d, k: n,
-                                      a: dP.baseAddress!, lda: s, b: k.baseAddress! + kvOffset, ldb: kvStride,
-                                      c: dQ.baseAddress! + slice * qv.count + qOffset, ldc: qStride)
+                                      a: dP, lda: s, b: k.pointer + kvOffset, ldb: kvStride,
+                                      c: dQ.pointer + slice * qv.count + qOffset, ldc: qStride)
                             BLAS.gemm(transposeA: true, transposeB: false, m: n, n: d, k: m,
-                                      a: dP.baseAddress!, lda: s, b: q.baseAddress! + qOffset, ldb: qStride, beta: 1,
-                                      c: dK.baseAddress! + slice * kv.count + kvOffset, ldc: kvStride)
+                                      a: dP, lda: s, b: q.pointer + qOffset, ldb: qStride, beta: 1,
+                                      c: dK.pointer + slice * kv.count + kvOffset, ldc: kvStride)
                         }
                     }
                 }
-            }}}}}}}}
+            }}}}}}}
         }
         return [Tensor(shape: [slices] + queryShape, scalars: dq),
                 Tensor(shape: [slices] + keyShape, scalars: dk),
                 Tensor(shape: [slices] + keyShape, scalars: dv)]
     }
     return AttentionResult(output: output, probabilities: Tensor(shape: [b, hq, t, s], scalars: pattern))
+}
+
+/// A pointer handed to the parts of a parallel loop, each of which touches its own region.
+struct UnsafeBox<Pointee>: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Pointee>
+    init(_ pointer: UnsafeMutablePointer<Pointee>) { self.pointer = pointer }
+    init(_ pointer: UnsafePointer<Pointee>) { self.pointer = UnsafeMutablePointer(mutating: pointer) }
 }
