@@ -4,6 +4,7 @@
 // integer codes are widened to floats and multiplied with x in Float32, so the result equals
 // the dequantize-then-GEMV product up to rounding order. Activations are never quantized.
 #include "seqlens_packed_kernels.h"
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,21 +219,23 @@ SEQLENS_AVX512 static float dot_q8_0_avx512(const uint8_t *row, const float *x, 
 typedef float (*row_dot)(const uint8_t *row, const float *x, size_t blocks);
 typedef float (*block_row_dot)(const uint8_t *row, const float *x, const float *xsum, size_t blocks);
 
+static int detected_level = 0;
+static pthread_once_t detection = PTHREAD_ONCE_INIT;
+
+static void detect_level(void) {
+#ifdef SEQLENS_X86
+    __builtin_cpu_init();
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    int avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                 __builtin_cpu_supports("avx512vl");
+    detected_level = avx512 ? 2 : avx2 ? 1 : 0;
+#endif
+}
+
 /// 2 with AVX-512, 1 with AVX2 + FMA + F16C, 0 otherwise (or on other architectures).
 static int vector_level(void) {
-#ifdef SEQLENS_X86
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-        int avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                     __builtin_cpu_supports("avx512vl");
-        cached = avx512 ? 2 : avx2 ? 1 : 0;
-    }
-    return cached;
-#else
-    return 0;
-#endif
+    pthread_once(&detection, detect_level);
+    return detected_level;
 }
 
 int seqlens_packed_kernels_vectorised(void) { return vector_level(); }

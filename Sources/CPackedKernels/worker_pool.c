@@ -68,10 +68,9 @@ static void *worker(void *argument) {
     return NULL;
 }
 
-static int requested_workers = 0;
-
 static void start_workers(void) {
-    for (int i = 1; i <= requested_workers; i++) {
+    int wanted = seqlens_parallel_thread_count() - 1;
+    for (int i = 1; i <= wanted; i++) {
         pthread_t thread;
         pthread_attr_t attributes;
         pthread_attr_init(&attributes);
@@ -82,20 +81,23 @@ static void start_workers(void) {
     }
 }
 
+static int thread_count = 1;
+static pthread_once_t thread_count_once = PTHREAD_ONCE_INIT;
+
+static void count_threads(void) {
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    thread_count = online < 1 ? 1 : online > MAX_WORKERS + 1 ? MAX_WORKERS + 1 : (int)online;
+}
+
 int seqlens_parallel_thread_count(void) {
-    static int count = 0;
-    if (count == 0) {
-        long online = sysconf(_SC_NPROCESSORS_ONLN);
-        count = online < 1 ? 1 : online > MAX_WORKERS + 1 ? MAX_WORKERS + 1 : (int)online;
-    }
-    return count;
+    pthread_once(&thread_count_once, count_threads);
+    return thread_count;
 }
 
 void seqlens_parallel_run(int parts, seqlens_part_function function, void *context) {
     int threads = seqlens_parallel_thread_count();
     if (threads > parts) threads = parts;
     if (threads > 1) {
-        if (requested_workers == 0) requested_workers = seqlens_parallel_thread_count() - 1;
         pthread_once(&pool.once, start_workers);
         if (threads > pool.workers + 1) threads = pool.workers + 1;
     }
