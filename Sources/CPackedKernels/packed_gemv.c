@@ -77,6 +77,70 @@ static float dot_q8_0_portable(const uint8_t *row, const float *x, size_t blocks
     return sum;
 }
 
+/// Scale and min of sub-block j (0..<8) of a Q4_K/Q5_K super-block, 6 bits each in 12 bytes
+/// (ggml's get_scale_min_k4).
+static void scale_min_k4(int j, const uint8_t *q, uint8_t *scale, uint8_t *minimum) {
+    if (j < 4) {
+        *scale = q[j] & 63;
+        *minimum = q[j + 4] & 63;
+    } else {
+        *scale = (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4);
+        *minimum = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+// block_q4_K (144 bytes, 256 elements): d, dmin, scales[12], qs[128]. Each 64-element group has
+// two 32-element sub-blocks: the low nibbles of its 32 bytes, then the high nibbles.
+// Σ x·(d·sc·q − dmin·m) = d·sc·Σ x·q − dmin·m·Σ x per sub-block.
+static float dot_q4_K_portable(const uint8_t *row, const float *x, const float *xsum, size_t superblocks) {
+    float sum = 0;
+    for (size_t b = 0; b < superblocks; b++, row += 144, x += 256, xsum += 8) {
+        float d = half_to_float(load_u16(row)), dmin = half_to_float(load_u16(row + 2));
+        const uint8_t *q = row + 16;
+        for (int group = 0; group < 4; group++, q += 32) {
+            for (int half = 0; half < 2; half++) {
+                int j = 2 * group + half;
+                uint8_t scale, minimum;
+                scale_min_k4(j, row + 4, &scale, &minimum);
+                const float *xs = x + 32 * j;
+                float s = 0;
+                for (int l = 0; l < 32; l++) s += (float)(half ? q[l] >> 4 : q[l] & 0x0F) * xs[l];
+                sum += d * scale * s - dmin * minimum * xsum[j];
+            }
+        }
+    }
+    return sum;
+}
+
+// block_q6_K (210 bytes, 256 elements): ql[128] low 4 bits, qh[64] high 2 bits, scales[16]
+// (int8, one per 16 elements), d at byte 208.
+static float dot_q6_K_portable(const uint8_t *row, const float *x, const float *xsum, size_t superblocks) {
+    (void)xsum;
+    float sum = 0;
+    for (size_t b = 0; b < superblocks; b++, row += 210, x += 256) {
+        float d = half_to_float(load_u16(row + 208));
+        const uint8_t *ql = row, *qh = row + 128;
+        const int8_t *sc = (const int8_t *)(row + 192);
+        const float *y = x;
+        for (int half = 0; half < 2; half++, ql += 64, qh += 32, sc += 8, y += 128) {
+            float part[8] = {0};
+            for (int l = 0; l < 32; l++) {
+                int s = l / 16;
+                int q1 = ((ql[l] & 0x0F) | ((qh[l] & 3) << 4)) - 32;
+                int q2 = ((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                part[s] += (float)q1 * y[l];
+                part[s + 2] += (float)q2 * y[l + 32];
+                part[s + 4] += (float)q3 * y[l + 64];
+                part[s + 6] += (float)q4 * y[l + 96];
+            }
+            for (int i = 0; i < 8; i++) sum += d * sc[i] * part[i];
+        }
+    }
+    return sum;
+}
+
 #ifdef SEQLENS_X86
 // MARK: AVX2 kernels
 
@@ -212,7 +276,69 @@ SEQLENS_AVX512 static float dot_q8_0_avx512(const uint8_t *row, const float *x, 
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
+SEQLENS_AVX512 static float dot_q4_K_avx512(const uint8_t *row, const float *x, const float *xsum, size_t superblocks) {
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    const __m128i mask = _mm_set1_epi8(0x0F);
+    float offset = 0;
+    for (size_t b = 0; b < superblocks; b++, row += 144, x += 256, xsum += 8) {
+        float d = _cvtsh_ss(load_u16(row)), dmin = _cvtsh_ss(load_u16(row + 2));
+        const uint8_t *q = row + 16;
+        for (int group = 0; group < 4; group++, q += 32) {
+            uint8_t scale0, min0, scale1, min1;
+            scale_min_k4(2 * group, row + 4, &scale0, &min0);
+            scale_min_k4(2 * group + 1, row + 4, &scale1, &min1);
+            __m128i first = _mm_loadu_si128((const __m128i *)q), second = _mm_loadu_si128((const __m128i *)(q + 16));
+            const float *xs = x + 64 * group;
+            __m512 low = _mm512_fmadd_ps(
+                _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(second, mask))), _mm512_loadu_ps(xs + 16),
+                _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(first, mask))), _mm512_loadu_ps(xs)));
+            __m512 high = _mm512_fmadd_ps(
+                _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(second, 4), mask))), _mm512_loadu_ps(xs + 48),
+                _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(first, 4), mask))),
+                              _mm512_loadu_ps(xs + 32)));
+            acc0 = _mm512_fmadd_ps(_mm512_set1_ps(d * scale0), low, acc0);
+            acc1 = _mm512_fmadd_ps(_mm512_set1_ps(d * scale1), high, acc1);
+            offset += dmin * (min0 * xsum[2 * group] + min1 * xsum[2 * group + 1]);
+        }
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) - offset;
+}
+
+/// 16 six-bit codes (low 4 bits from `low`, shifted right by `low_shift`; 2 high bits from
+/// `high` at bit `high_shift`) minus 32, as floats.
+SEQLENS_AVX512 static __m512 q6_codes(__m128i low, int low_shift, __m128i high, int high_shift) {
+    const __m128i nibble = _mm_set1_epi8(0x0F), pair = _mm_set1_epi8(0x03);
+    __m128i l = _mm_and_si128(_mm_srl_epi16(low, _mm_cvtsi32_si128(low_shift)), nibble);
+    __m128i h = _mm_and_si128(_mm_srl_epi16(high, _mm_cvtsi32_si128(high_shift)), pair);
+    __m128i code = _mm_or_si128(l, _mm_slli_epi16(h, 4));
+    return _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(code), _mm512_set1_epi32(32)));
+}
+
+SEQLENS_AVX512 static float dot_q6_K_avx512(const uint8_t *row, const float *x, const float *xsum, size_t superblocks) {
+    (void)xsum;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    for (size_t b = 0; b < superblocks; b++, row += 210, x += 256) {
+        float d = _cvtsh_ss(load_u16(row + 208));
+        const uint8_t *ql = row, *qh = row + 128;
+        const int8_t *sc = (const int8_t *)(row + 192);
+        const float *y = x;
+        for (int half = 0; half < 2; half++, ql += 64, qh += 32, sc += 8, y += 128) {
+            for (int s = 0; s < 2; s++) {  // elements l = 16s ..< 16s + 16 of each quarter
+                __m128i a = _mm_loadu_si128((const __m128i *)(ql + 16 * s));
+                __m128i c = _mm_loadu_si128((const __m128i *)(ql + 32 + 16 * s));
+                __m128i h = _mm_loadu_si128((const __m128i *)(qh + 16 * s));
+                const float *ys = y + 16 * s;
+                acc0 = _mm512_fmadd_ps(_mm512_set1_ps(d * sc[s]), _mm512_mul_ps(q6_codes(a, 0, h, 0), _mm512_loadu_ps(ys)), acc0);
+                acc1 = _mm512_fmadd_ps(_mm512_set1_ps(d * sc[s + 2]), _mm512_mul_ps(q6_codes(c, 0, h, 2), _mm512_loadu_ps(ys + 32)), acc1);
+                acc0 = _mm512_fmadd_ps(_mm512_set1_ps(d * sc[s + 4]), _mm512_mul_ps(q6_codes(a, 4, h, 4), _mm512_loadu_ps(ys + 64)), acc0);
+                acc1 = _mm512_fmadd_ps(_mm512_set1_ps(d * sc[s + 6]), _mm512_mul_ps(q6_codes(c, 4, h, 6), _mm512_loadu_ps(ys + 96)), acc1);
+            }
+        }
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
 #endif
+
 
 // MARK: dispatch
 
@@ -251,27 +377,41 @@ void seqlens_packed_gemv_at_level(int level, seqlens_packed_format format, const
                                   const float *x, float *y, int accumulate) {
     const uint8_t *base = (const uint8_t *)rows;
     if (level > vector_level()) level = vector_level();
+    // Kernels that read per-32-element sums of x (shared by all rows): every AVX-512 kernel,
+    // and the K formats' kernels at any level.
+    block_row_dot block_dot = NULL;
+    int super = format == SEQLENS_PACKED_Q4_K || format == SEQLENS_PACKED_Q6_K;
+    if (format == SEQLENS_PACKED_Q4_K) block_dot = dot_q4_K_portable;
+    if (format == SEQLENS_PACKED_Q6_K) block_dot = dot_q6_K_portable;
 #ifdef SEQLENS_X86
     if (level == 2) {
-        block_row_dot dot = format == SEQLENS_PACKED_Q4_0 ? dot_q4_0_avx512
-                          : format == SEQLENS_PACKED_Q4_1 ? dot_q4_1_avx512 : dot_q8_0_avx512;
+        switch (format) {
+        case SEQLENS_PACKED_Q4_0: block_dot = dot_q4_0_avx512; break;
+        case SEQLENS_PACKED_Q4_1: block_dot = dot_q4_1_avx512; break;
+        case SEQLENS_PACKED_Q8_0: block_dot = dot_q8_0_avx512; break;
+        case SEQLENS_PACKED_Q4_K: block_dot = dot_q4_K_avx512; break;
+        case SEQLENS_PACKED_Q6_K: block_dot = dot_q6_K_avx512; break;
+        }
+    }
+#endif
+    if (block_dot) {
         size_t blocks = columns / 32;
         float stack[512];
         float *xsum = blocks <= 512 ? stack : (float *)malloc(blocks * sizeof(float));
         if (!xsum) return;
-        for (size_t b = 0; b < blocks; b++) {  // Σx per block, shared by every row
+        for (size_t b = 0; b < blocks; b++) {
             float s = 0;
             for (int j = 0; j < 32; j++) s += x[b * 32 + j];
             xsum[b] = s;
         }
+        size_t length = super ? columns / 256 : blocks;  // the K formats count super-blocks of 256
         for (size_t r = row_begin; r < row_end; r++) {
-            float value = dot(base + r * row_bytes, x, xsum, blocks);
+            float value = block_dot(base + r * row_bytes, x, xsum, length);
             y[r] = accumulate ? y[r] + value : value;
         }
         if (xsum != stack) free(xsum);
         return;
     }
-#endif
     row_dot dot;
     size_t blocks = columns / 32;
     switch (format) {
@@ -286,10 +426,9 @@ void seqlens_packed_gemv_at_level(int level, seqlens_packed_format format, const
         case SEQLENS_PACKED_Q4_0: dot = dot_q4_0_avx2; break;
         case SEQLENS_PACKED_Q4_1: dot = dot_q4_1_avx2; break;
         case SEQLENS_PACKED_Q8_0: dot = dot_q8_0_avx2; break;
+        default: break;
         }
     }
-#else
-    (void)level;
 #endif
     for (size_t r = row_begin; r < row_end; r++) {
         float value = dot(base + r * row_bytes, x, blocks);

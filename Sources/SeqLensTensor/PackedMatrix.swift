@@ -8,12 +8,14 @@ import Foundation
 /// dequantized Float32 product up to rounding order.
 public struct PackedMatrix: Sendable {
     public enum Format: Sendable, CaseIterable {
-        case q4_0, q4_1, q8_0
+        case q4_0, q4_1, q8_0, q4_K, q6_K
 
         /// Elements per block and bytes per block (ggml's block_q4_0 and friends).
-        public var blockSize: Int { 32 }
+        public var blockSize: Int { self == .q4_K || self == .q6_K ? 256 : 32 }
         public var blockBytes: Int {
             switch self {
+            case .q4_K: 144
+            case .q6_K: 210
             case .q4_0: 18
             case .q4_1: 20
             case .q8_0: 34
@@ -25,6 +27,8 @@ public struct PackedMatrix: Sendable {
             case .q4_0: SEQLENS_PACKED_Q4_0
             case .q4_1: SEQLENS_PACKED_Q4_1
             case .q8_0: SEQLENS_PACKED_Q8_0
+            case .q4_K: SEQLENS_PACKED_Q4_K
+            case .q6_K: SEQLENS_PACKED_Q6_K
             }
         }
     }

@@ -92,8 +92,8 @@ do {
             emit(["bench": name, "milliseconds": best * 1000, "gigabytes_per_second": Double(v * c * 4) / best / 1e9])
         }
         // The same product and an MLP-sized one (1536 × 576) with weights in each packed encoding.
-        for (rows, columns) in [(v, c), (1536, 576), (576, 576), (192, 576)] {
-            for format in PackedMatrix.Format.allCases {
+        for (rows, columns) in [(v, c), (1536, 576), (576, 576), (192, 576), (3072, 768)] {
+            for format in PackedMatrix.Format.allCases where columns % format.blockSize == 0 {
                 var state: UInt64 = 7
                 let byteCount = rows * columns / format.blockSize * format.blockBytes
                 let bytes = (0..<byteCount).map { i -> UInt8 in

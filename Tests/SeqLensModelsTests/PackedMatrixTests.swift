@@ -27,6 +27,12 @@ struct PackedMatrixTests {
             case .q4_1:
                 bytes += half(uniform() * 0.1) + half(uniform() * 0.5)
                 for _ in 0..<16 { bytes.append(UInt8(truncatingIfNeeded: generator.next())) }
+            case .q4_K:  // d, dmin, 12 bytes of 6-bit scales and mins, 128 bytes of nibbles
+                bytes += half(uniform() * 0.01) + half(uniform() * 0.01)
+                for _ in 0..<140 { bytes.append(UInt8(truncatingIfNeeded: generator.next())) }
+            case .q6_K:  // 128 + 64 bytes of codes, 16 int8 scales, d
+                for _ in 0..<208 { bytes.append(UInt8(truncatingIfNeeded: generator.next())) }
+                bytes += half(uniform() * 0.01)
             }
         }
         return bytes
@@ -37,6 +43,8 @@ struct PackedMatrixTests {
         case .q4_0: .q4_0
         case .q4_1: .q4_1
         case .q8_0: .q8_0
+        case .q4_K: .q4_K
+        case .q6_K: .q6_K
         }
     }
 
@@ -66,7 +74,7 @@ struct PackedMatrixTests {
     @Test(arguments: PackedMatrix.Format.allCases)
     func everyKernelMatchesTheDequantizedProduct(format: PackedMatrix.Format) {
         // Three blocks per row (an odd count, for the two-block unrolled loops) and an odd row count.
-        let columns = 96, rows = 37
+        let columns = 3 * format.blockSize, rows = 37
         let matrix = PackedMatrix(format: format, rows: rows, columns: columns,
                                   bytes: Self.randomBytes(format, rows: rows, columns: columns, seed: 11))
         var generator = SplitMix64(seed: 5)
@@ -82,7 +90,7 @@ struct PackedMatrixTests {
     @Test(arguments: PackedMatrix.Format.allCases)
     func threadedProductCoversEveryRowAndAccumulates(format: PackedMatrix.Format) {
         // Large enough (>= 128K weights) to be split over the resident workers.
-        let rows = 2051, columns = 128
+        let rows = 2051, columns = max(128, format.blockSize)
         let matrix = PackedMatrix(format: format, rows: rows, columns: columns,
                                   bytes: Self.randomBytes(format, rows: rows, columns: columns, seed: 3))
         let x = (0..<columns).map { Float(($0 % 7) - 3) * 0.25 }

@@ -3,17 +3,20 @@
 
 #include <stddef.h>
 
-/// Block encodings a weight row can be stored in (ggml's layouts, 32 elements per block).
+/// Block encodings a weight row can be stored in (ggml's layouts: blocks of 32 elements, or
+/// super-blocks of 256 for the K formats).
 typedef enum {
     SEQLENS_PACKED_Q4_0 = 2,
     SEQLENS_PACKED_Q4_1 = 3,
     SEQLENS_PACKED_Q8_0 = 4,
+    SEQLENS_PACKED_Q4_K = 5,  // super-blocks of 256 elements
+    SEQLENS_PACKED_Q6_K = 6,
 } seqlens_packed_format;
 
 /// y[r] (+)= Σ_c W[r, c] · x[c] for rows [row_begin, row_end) of a matrix whose rows are
 /// `row_bytes` bytes of `format` blocks along the columns. The weights are read in their stored
 /// encoding, never expanded: a one-row product is memory bound, and these encodings are 3.8-7x
-/// smaller than Float32. `columns` is a multiple of 32.
+/// smaller than Float32. `columns` is a multiple of the block size (32, or 256 for the K formats).
 /// `accumulate` adds to y instead of overwriting it.
 void seqlens_packed_gemv(seqlens_packed_format format, const void *rows, size_t row_bytes,
                          size_t row_begin, size_t row_end, size_t columns,

@@ -8,7 +8,7 @@ public protocol WeightSource {
     /// - Throws: `ModelError.missingWeight` or `.weightShapeMismatch`, or the checkpoint's error.
     func tensor(_ name: String, shape: [Int]) throws -> Tensor
     /// The `[out, in]` matrix `name` in its stored block encoding, when the file keeps it in one
-    /// that `PackedMatrix` reads (Q4_0, Q4_1, Q8_0); nil otherwise. Half-precision weights are not
+    /// that `PackedMatrix` reads (Q4_0, Q4_1, Q8_0, Q4_K, Q6_K); nil otherwise. Half-precision weights are not
     /// kept twice: that would cost half again the Float32 copy's memory for a 2x faster GEMV.
     func packedMatrix(_ name: String, shape: [Int]) throws -> PackedMatrix?
 }
@@ -24,6 +24,8 @@ extension PackedMatrix.Format {
         case .q4_0: self = .q4_0
         case .q4_1: self = .q4_1
         case .q8_0: self = .q8_0
+        case .q4_K: self = .q4_K
+        case .q6_K: self = .q6_K
         default: return nil
         }
     }
