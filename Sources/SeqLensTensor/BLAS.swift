@@ -74,6 +74,14 @@ public enum BLAS {
     /// Applies the threading above now (at model load) rather than at the first product.
     public static func configureThreads() { _ = configuredThreads }
 
+    /// Part `part` of `parts` blocks of 0..<total, in whole 16-wide panels so that every part runs
+    /// full-width kernels; nil when the part is empty.
+    static func block(_ part: Int, of parts: Int, in total: Int) -> Range<Int>? {
+        let chunk = ((total + parts - 1) / parts + 15) / 16 * 16
+        let begin = part * chunk, end = min(total, begin + chunk)
+        return begin < end ? begin..<end : nil
+    }
+
     /// One block of outputs of a split matrix-vector product.
     struct VectorProduct {
         let transpose: Bool
@@ -89,18 +97,15 @@ public enum BLAS {
             var a = self.a, y = self.y, rows = self.rows, columns = self.columns
             if parts > 1 {
                 // Outputs are rows of A (y = A·x) or its columns (y = Aᵀ·x).
-                let total = transpose ? columns : rows
-                let chunk = ((total + parts - 1) / parts + 15) / 16 * 16
-                let begin = part * chunk, end = min(total, begin + chunk)
-                guard begin < end else { return }
+                guard let block = BLAS.block(part, of: parts, in: transpose ? columns : rows) else { return }
                 if transpose {
-                    a += begin
-                    columns = end - begin
+                    a += block.lowerBound
+                    columns = block.count
                 } else {
-                    a += begin * lda
-                    rows = end - begin
+                    a += block.lowerBound * lda
+                    rows = block.count
                 }
-                y += begin
+                y += block.lowerBound
             }
             cblas_sgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, Int32(rows), Int32(columns), alpha,
                         a, Int32(lda), x, 1, beta, y, 1)
@@ -122,19 +127,15 @@ public enum BLAS {
         func run(part: Int) {
             var a = self.a, b = self.b, c = self.c, m = self.m, n = self.n
             if parts > 1 {
-                let total = splitsRows ? m : n
-                // Blocks of whole 16-wide panels, so that every part runs full-width kernels.
-                let chunk = ((total + parts - 1) / parts + 15) / 16 * 16
-                let begin = part * chunk, end = min(total, begin + chunk)
-                guard begin < end else { return }
+                guard let block = BLAS.block(part, of: parts, in: splitsRows ? m : n) else { return }
                 if splitsRows {
-                    a += transposeA ? begin : begin * lda
-                    c += begin * ldc
-                    m = end - begin
+                    a += transposeA ? block.lowerBound : block.lowerBound * lda
+                    c += block.lowerBound * ldc
+                    m = block.count
                 } else {
-                    b += transposeB ? begin * ldb : begin
-                    c += begin
-                    n = end - begin
+                    b += transposeB ? block.lowerBound * ldb : block.lowerBound
+                    c += block.lowerBound
+                    n = block.count
                 }
             }
             cblas_sgemm(
