@@ -1,5 +1,4 @@
 import CPackedKernels
-import Foundation
 
 /// A constant weight matrix `[rows, columns]` kept in its checkpoint's compact encoding, for
 /// one-row products (token-by-token generation), which are bound by memory bandwidth: reading
@@ -67,7 +66,7 @@ public struct PackedMatrix: Sendable {
         let rows = rows, columns = columns, rowBytes = rowBytes, kernel = format.kernel
         bytes.withUnsafeBytes { w in
             // Below about 128K weights a second thread costs more than it saves.
-            let threads = rows * columns >= 1 << 17 ? Self.threads : 1
+            let threads = rows * columns >= 1 << 17 ? Parallel.threadCount : 1
             seqlens_packed_gemv_parallel(kernel, w.baseAddress!, rowBytes, rows, columns, x, y, accumulate ? 1 : 0,
                                          Int32(threads))
         }
@@ -91,6 +90,4 @@ public struct PackedMatrix: Sendable {
         }
         return PackedMatrix(format: format, rows: rows, columns: columns, bytes: reordered)
     }
-
-    static let threads = max(1, min(8, ProcessInfo.processInfo.activeProcessorCount))
 }
