@@ -105,9 +105,11 @@ public struct Llama: CausalTransformer {
             headDimension: d, vocabularySize: cfg.vocabSize, maxPositions: cfg.maxPositionEmbeddings)
         tokenEmbeddings = try weights.tensor("model.embed_tokens.weight", shape: [cfg.vocabSize, c])
         func linear(_ name: String, _ input: Int, _ output: Int, bias: Bool) throws -> Linear {
-            Linear(weight: try weights.tensor(name + ".weight", shape: [output, input]),
-                   bias: bias ? try weights.tensor(name + ".bias", shape: [output]) : nil, transposed: true,
-                   packed: try weights.packedMatrix(name + ".weight", shape: [output, input]))
+            // The packed blocks first: converting to Float32 lets the file's pages go.
+            let packed = try weights.packedMatrix(name + ".weight", shape: [output, input])
+            return Linear(weight: try weights.tensor(name + ".weight", shape: [output, input]),
+                          bias: bias ? try weights.tensor(name + ".bias", shape: [output]) : nil, transposed: true,
+                          packed: packed)
         }
         blocks = try (0..<cfg.numHiddenLayers).map { i in
             let p = "model.layers.\(i)."
