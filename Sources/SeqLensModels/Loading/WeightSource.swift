@@ -67,28 +67,33 @@ struct GGUFWeights: WeightSource {
         guard info.shape == shape else {
             throw ModelError.weightShapeMismatch(name: "\(stored) (\(name))", expected: shape, found: info.shape)
         }
-        var scalars = try file.floats(stored)
-        if permutesQueryKey && name.hasSuffix("q_proj.weight") {
-            scalars = Self.unpermuteRows(scalars, shape: shape, heads: headCount)
-        } else if permutesQueryKey && name.hasSuffix("k_proj.weight") {
-            scalars = Self.unpermuteRows(scalars, shape: shape, heads: keyValueHeadCount)
+        let scalars = try file.floats(stored)
+        guard let order = rowOrder(name, rows: shape[0]) else { return Tensor(shape: shape, scalars: scalars) }
+        let width = shape.count > 1 ? shape[1] : 1
+        var reordered = scalars
+        for (to, from) in order.enumerated() {
+            reordered[(to * width)..<((to + 1) * width)] = scalars[(from * width)..<((from + 1) * width)]
         }
-        return Tensor(shape: shape, scalars: scalars)
+        return Tensor(shape: shape, scalars: reordered)
     }
 
     func packedMatrix(_ name: String, shape: [Int]) throws -> PackedMatrix? {
         guard shape.count == 2, let stored = Self.ggufName(name), let info = file.info(stored), info.shape == shape,
               let format = PackedMatrix.Format(info.dtype), shape[1] % format.blockSize == 0 else { return nil }
         let matrix = PackedMatrix(format: format, rows: shape[0], columns: shape[1], bytes: Array(try file.rawBytes(stored)))
-        if permutesQueryKey && name.hasSuffix("q_proj.weight") {
-            return matrix.reorderingRows(Self.unpermutedRowOrder(rows: shape[0], heads: headCount))
-        } else if permutesQueryKey && name.hasSuffix("k_proj.weight") {
-            return matrix.reorderingRows(Self.unpermutedRowOrder(rows: shape[0], heads: keyValueHeadCount))
-        }
-        return matrix
+        return rowOrder(name, rows: shape[0]).map(matrix.reorderingRows) ?? matrix
     }
 
-    /// The file row that `unpermuteRows` moves to each row.
+    /// For Q and K of a permuting checkpoint, the file row that goes to each row; nil otherwise.
+    func rowOrder(_ name: String, rows: Int) -> [Int]? {
+        guard permutesQueryKey else { return nil }
+        if name.hasSuffix("q_proj.weight") { return Self.unpermutedRowOrder(rows: rows, heads: headCount) }
+        if name.hasSuffix("k_proj.weight") { return Self.unpermutedRowOrder(rows: rows, heads: keyValueHeadCount) }
+        return nil
+    }
+
+    /// Row (h, i, half) of the file becomes row (h, half, i): transformers' reverse_permute_weights.
+    /// Element r is the file row that goes to row r.
     static func unpermutedRowOrder(rows: Int, heads: Int) -> [Int] {
         let half = rows / heads / 2
         var order = Array(0..<rows)
@@ -98,23 +103,6 @@ struct GGUFWeights: WeightSource {
             }
         }
         return order
-    }
-
-    /// Row (h, i, half) of the file becomes row (h, half, i): transformers' reverse_permute_weights.
-    static func unpermuteRows(_ scalars: [Float], shape: [Int], heads: Int) -> [Float] {
-        let rows = shape[0], width = shape.count > 1 ? shape[1] : 1
-        let half = rows / heads / 2
-        var out = scalars
-        for h in 0..<heads {
-            for i in 0..<half {
-                for pair in 0..<2 {
-                    let from = (h * half * 2 + i * 2 + pair) * width
-                    let to = (h * half * 2 + pair * half + i) * width
-                    for j in 0..<width { out[to + j] = scalars[from + j] }
-                }
-            }
-        }
-        return out
     }
 
     /// llama.cpp's tensor names for transformers' Llama-family names.
