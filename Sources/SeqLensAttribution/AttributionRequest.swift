@@ -27,6 +27,8 @@ public struct AttributionRequest: Sendable {
     /// Encode without the tokenizer's special tokens (e.g. no BOS).
     public var skipSpecialTokens = false
     public var generation = GenerationOptions()
+    /// Also return each step's output (Inseq's `output_step_attributions`).
+    public var outputStepAttributions = false
     /// Sequences attributed together (Inseq's `batch_size`). SeqLens attributes one sequence at
     /// a time and batches within a sequence (steps, integration points) instead, so results and
     /// speed do not depend on it; it is accepted for compatibility.

@@ -16,19 +16,24 @@ public struct Attributor {
     ) throws -> FeatureAttributionOutput {
         try validate(request)
         var sequences: [FeatureAttributionSequenceOutput] = []
+        var stepOutputs: [FeatureAttributionStepOutput] = []
         try withoutActuallyEscaping(onProgress) { onProgress in
             for (index, input) in request.inputs.enumerated() {
                 let report = { (phase: AttributionProgress.Phase) in
                     try onProgress(AttributionProgress(sequence: index, sequences: request.inputs.count, phase: phase))
                 }
                 do {
-                    sequences.append(try attributeOne(request, index: index, input: input, report: report))
+                    let (sequence, plainTokens) = try attributeOne(request, index: index, input: input, report: report)
+                    sequences.append(sequence)
+                    if request.outputStepAttributions { stepOutputs += sequence.stepOutputs(prefixTokens: plainTokens) }
                 } catch let error as AttributionError where request.inputs.count > 1 {
                     throw AttributionError.inInput(index, error)
                 }
             }
         }
-        return FeatureAttributionOutput(sequenceAttributions: sequences, info: info(for: request))
+        return FeatureAttributionOutput(
+            sequenceAttributions: sequences, stepAttributions: request.outputStepAttributions ? stepOutputs : nil,
+            info: info(for: request))
     }
 
     private func validate(_ request: AttributionRequest) throws {
@@ -79,7 +84,7 @@ public struct Attributor {
             "include_eos_baseline": .bool(request.includeEOSBaseline),
             "constrained_decoding": .bool(request.generatedTexts != nil),
             "attribute_target": .bool(false),
-            "output_step_attributions": .bool(false),
+            "output_step_attributions": .bool(request.outputStepAttributions),
             "generate_from_target_prefix": .bool(false),
         ]
         if let generated = request.generatedTexts { info["generated_texts"] = .array(generated.map { .string($0) }) }
@@ -90,7 +95,7 @@ public struct Attributor {
 
     private func attributeOne(
         _ request: AttributionRequest, index: Int, input: String, report: @escaping (AttributionProgress.Phase) throws -> Void
-    ) throws -> FeatureAttributionSequenceOutput {
+    ) throws -> (FeatureAttributionSequenceOutput, plainTokens: [TokenWithId]) {
         let addSpecial = !request.skipSpecialTokens
         let promptIds = model.encode(input, addSpecialTokens: addSpecial)
         guard !promptIds.isEmpty else { throw AttributionError.invalidArgument("input \(index) encodes to no tokens") }
@@ -121,7 +126,8 @@ public struct Attributor {
         guard start >= 1, start < end, end <= ids.count else {
             throw AttributionError.positionsOutOfRange(start: start, end: end, length: ids.count)
         }
-        var tokens = zip(model.tokenStrings(ids), ids).map { TokenWithId($0, id: $1) }
+        let plainTokens = zip(model.tokenStrings(ids), ids).map { TokenWithId($0, id: $1) }
+        var tokens = plainTokens
         // Inseq's source is everything before the first attributed position.
         let source = Array(tokens.prefix(start))
 
@@ -199,11 +205,12 @@ public struct Attributor {
             attributions = Self.inseqLayout(output.attributions, start: start, end: end)
             if let deltas = output.deltas { stepScores["deltas"] = deltas }
         }
-        return FeatureAttributionSequenceOutput(
+        let sequence = FeatureAttributionSequenceOutput(
             source: source, target: tokens, sourceAttributions: nil, targetAttributions: attributions,
             stepScores: stepScores.mapValues { AttributionTensor(shape: [$0.count], values: $0) },
             sequenceScores: [:], attrPosStart: start, attrPosEnd: end,
             kind: request.method == .dummy ? .plain : .granular)
+        return (sequence, plainTokens)
     }
 
     /// The logits generation chose positions start..<end from, when the re-encoded sequence is

@@ -35,6 +35,8 @@ struct AttributeCommand: ParsableCommand {
     @Option(help: "End (exclusive) of the attributed positions.") var attrPosEnd: Int?
     @Option(help: "Tokens to generate when no --generated-text is given.") var maxNewTokens = 10
     @Option(help: "Write Inseq's JSON format (FeatureAttributionOutput.load reads it).") var save: String?
+    @Flag(help: "Also save each step's attributions in the --save file (Inseq's output_step_attributions).")
+    var outputStepAttributions = false
     @Option(help: "Write a self-contained HTML heatmap.") var html: String?
     @Flag(help: "Print the aggregated result as JSON instead of a heatmap.") var json = false
     @Option(help: "Terminal colours: truecolor, ansi256 or none.") var color: String?
@@ -63,6 +65,7 @@ struct AttributeCommand: ParsableCommand {
             request.attrPosStart = attrPosStart
             request.attrPosEnd = attrPosEnd
             request.generation.maxNewTokens = maxNewTokens
+            request.outputStepAttributions = outputStepAttributions
             let output = try Attributor(model: model).attribute(request)
             if let save { try output.save(to: save, overwrite: true) }
             if let html { try HTMLHeatmap().write(output.aggregated(), to: html) }

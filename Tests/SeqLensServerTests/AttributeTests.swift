@@ -168,6 +168,45 @@ import Testing
         #expect(daemon.shutdown() == 0)
     }
 
+    /// With outputStepAttributions each result lists the engine's step outputs: aggregated
+    /// columns cut at the step's prefix, the raw values with granular, the step's scores.
+    @Test(arguments: [cases[0], cases[2]])
+    func stepAttributionsAreTheEnginesStepOutputs(_ example: Case) throws {
+        var request = example.request
+        request.outputStepAttributions = true
+        let output = try Attributor(model: TinyModels.gpt2.get()).attribute(request)
+        let aggregated = try output.aggregated()
+        let daemon = try Self.startDaemon()
+        let reply = try #require(daemon.client.call(
+            "attribute", Self.params(example.params, ["outputStepAttributions": true, "granular": true])))
+        var rawSteps = output.stepAttributions?[...] ?? []
+        for (served, sequence) in zip(reply["results"]?.arrayValue ?? [], aggregated.sequenceAttributions) {
+            let steps = try #require(served["steps"]?.arrayValue)
+            #expect(steps.count == sequence.stepCount)
+            for (index, (step, expected)) in zip(steps, sequence.stepOutputs()).enumerated() {
+                let position = sequence.attrPosStart + index
+                #expect(step["position"] == .integer(position))
+                #expect(step["target"] == Self.tokens([sequence.target[position]]).arrayValue?.first)
+                let column = try #require(expected.targetAttributions)
+                #expect(column.shape == [1, position])
+                #expect(Self.sameValues(Self.floats(step["attributions"]), column.values))
+                #expect(!column.values.contains { $0.isNaN })
+                for (name, scores) in sequence.stepScores {
+                    #expect(step["stepScores"]?[name]?.doubleValue.map(Float.init) == scores.values[index])
+                }
+                // The engine's own step outputs (plain prefixes) carry the same raw values.
+                let next = rawSteps.popFirst()
+                let rawStep = try #require(next)
+                #expect(rawStep.targetAttributions?.values.count == position * 64)
+                #expect(step["granularAttributions"]?["shape"] == [position, 64].json)
+            }
+        }
+        #expect(rawSteps.isEmpty)
+        let plain = try #require(daemon.client.call("attribute", Self.params(example.params)))
+        #expect(plain["results"]?.arrayValue?.allSatisfy { $0["steps"] == nil } == true)
+        #expect(daemon.shutdown() == 0)
+    }
+
     @Test func savePathWritesInseqJSONAndRefusesToOverwrite() throws {
         let example = Self.cases[1]
         let output = try Attributor(model: TinyModels.gpt2.get()).attribute(example.request)

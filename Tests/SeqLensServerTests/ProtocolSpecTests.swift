@@ -68,13 +68,16 @@ import Testing
             "stepScores": ["contrast_prob_diff", "probability"],
         ])
         exchange(["inputs": ["Hello"], "generationArgs": ["maxNewTokens": 2], "aggregate": false])
+        exchange(["inputs": ["Hello"], "generationArgs": ["maxNewTokens": 2], "outputStepAttributions": true, "granular": true,
+                  "stepScores": ["probability"]])
         exchange(["inputs": ["Hello"], "generationArgs": ["maxNewTokens": 2], "method": "dummy", "stepScores": ["entropy", "perplexity"]])
         exchange(["inputs": ["Hello"], "method": "integrated_gradients", "methodArgs": ["nSteps": 0]])
         exchange(["inputs": ["Hello"], "generatedTexts": ["Hello there"], "attrPosEnd": 99])
         exchange(["inputs": [.string(String(repeating: "x", count: 200))]])
         #expect(daemon.shutdown() == 0)
         let results = replies.compactMap { $0["result"]?["results"]?.arrayValue }
-        #expect(results.map(\.count) == [2, 1, 1, 1, 1])
+        #expect(results.map(\.count) == [2, 1, 1, 1, 1, 1])
+        #expect(results[4].first?["steps"]?.arrayValue?.count == 2)
         #expect(results.last?.first?["targetAttributions"] == .null)
         #expect(results[1].first?["stepScores"]?["deltas"]?.arrayValue?.count == 4)
         #expect(Set(replies.compactMap { $0["error"]?["code"]?.intValue }) == [-32602, -32013])

@@ -8,8 +8,8 @@ public enum AttributionOutputError: Error, Sendable, Equatable, CustomStringConv
     case fileExists(path: String)
     /// The text is not valid JSON (Python's NaN / Infinity literals are accepted).
     case invalidJSON(offset: Int, reason: String)
-    /// The file is gzip-compressed (Inseq's `save(compress=True)`); not supported yet.
-    case compressedFile(path: String)
+    /// Gzip data (a `save(compress=True)` file or a "b64.gz:" array) that does not decompress.
+    case invalidGzip(field: String, reason: String)
     /// The JSON parses but does not have the shape of an Inseq attribution output.
     case unexpectedStructure(field: String, expected: String)
     /// A tensor field is not valid base64.
@@ -30,8 +30,7 @@ public enum AttributionOutputError: Error, Sendable, Equatable, CustomStringConv
         case .fileAccess(let path, let reason): "cannot access \(path): \(reason)"
         case .fileExists(let path): "\(path) already exists; pass overwrite: true to replace it"
         case .invalidJSON(let offset, let reason): "invalid JSON at byte \(offset): \(reason)"
-        case .compressedFile(let path):
-            "\(path) is gzip-compressed (Inseq save(compress=True)); decompress it first (gunzip)"
+        case .invalidGzip(let field, let reason): "\(field) is not valid gzip data: \(reason)"
         case .unexpectedStructure(let field, let expected):
             "not an Inseq attribution output: \(field) should be \(expected)"
         case .invalidBase64(let field): "\(field) is not valid base64"

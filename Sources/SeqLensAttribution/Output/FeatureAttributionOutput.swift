@@ -77,9 +77,10 @@ public struct FeatureAttributionSequenceOutput: Sendable, Equatable {
 public struct FeatureAttributionOutput: Sendable, Equatable {
     /// One entry per input sequence.
     public var sequenceAttributions: [FeatureAttributionSequenceOutput]
-    /// Per-step outputs (Inseq's `output_step_attributions=True`), kept as the JSON Inseq wrote.
-    /// Inseq 0.7.1 itself cannot load files that hold them.
-    public var stepAttributions: [JSONValue]?
+    /// Per-step outputs (Inseq's `output_step_attributions=True`): every step of the first
+    /// sequence, then of the next. Inseq 0.7.1 saves them but its own `load` fails on files
+    /// that hold them (it calls a method its step class lacks); SeqLens reads them.
+    public var stepAttributions: [FeatureAttributionStepOutput]?
     /// The parameters of the call, under Inseq's keys: "attribution_method", "model_name",
     /// "model_class", "tokenizer_name", "tokenizer_class", "attr_pos_start", "attr_pos_end",
     /// "step_scores", "attributed_fn", "attribution_args", "attributed_fn_args",
@@ -89,7 +90,7 @@ public struct FeatureAttributionOutput: Sendable, Equatable {
     public var info: [String: JSONValue]
 
     public init(
-        sequenceAttributions: [FeatureAttributionSequenceOutput], stepAttributions: [JSONValue]? = nil,
+        sequenceAttributions: [FeatureAttributionSequenceOutput], stepAttributions: [FeatureAttributionStepOutput]? = nil,
         info: [String: JSONValue] = [:]
     ) {
         self.sequenceAttributions = sequenceAttributions

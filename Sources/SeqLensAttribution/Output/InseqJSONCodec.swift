@@ -41,12 +41,32 @@ extension FeatureAttributionOutput {
                     "target_attributions": tensor(sequence.targetAttributions),
                 ])
         }
+        // Inseq converts only the sequence outputs to safetensors blobs; step outputs keep
+        // json_tricks' array form, in float32 whatever the scores precision.
+        func array(_ value: AttributionTensor?) -> JSONValue {
+            value.map { NumpyArrayJSON.encode($0, usePrimitives: usePrimitives) } ?? .null
+        }
+        let steps = stepAttributions.map { list in
+            JSONValue.array(list.map { step in
+                instance(
+                    Self.attributionModule, step.kind.stepClassName,
+                    [
+                        "prefix": .array(step.prefix.map(tokens)),
+                        "sequence_scores": .object(step.sequenceScores.mapValues(array)),
+                        "source": step.source.map { .array($0.map(tokens)) } ?? .null,
+                        "source_attributions": array(step.sourceAttributions),
+                        "step_scores": .object(step.stepScores.mapValues(array)),
+                        "target": .array(step.target.map(tokens)),
+                        "target_attributions": array(step.targetAttributions),
+                    ])
+            })
+        }
         let root = instance(
             Self.attributionModule, "FeatureAttributionOutput",
             [
                 "info": .object(info),
                 "sequence_attributions": .array(sequences),
-                "step_attributions": stepAttributions.map { .array($0) } ?? .null,
+                "step_attributions": steps ?? .null,
             ])
         return PythonJSONWriter(indent: 4).string(root)
     }
@@ -99,10 +119,15 @@ extension FeatureAttributionOutput {
         } catch {
             throw .fileAccess(path: path, reason: error.localizedDescription)
         }
-        if data.count >= 2 && data[data.startIndex] == 0x1F && data[data.startIndex + 1] == 0x8B {
-            throw .compressedFile(path: path)
+        var bytes = [UInt8](data)
+        if Gzip.isGzip(bytes) {  // save(compress=True)
+            do {
+                bytes = try Gzip.decompress(bytes)
+            } catch {
+                throw .invalidGzip(field: path, reason: error.reason)
+            }
         }
-        return try load(inseqJSON: [UInt8](data))
+        return try load(inseqJSON: bytes)
     }
 
     /// Parses the text of an Inseq attribution file.
@@ -113,12 +138,16 @@ extension FeatureAttributionOutput {
             throw .unexpectedStructure(field: "sequence_attributions", expected: "a list")
         }
         let info = attributes["info"]?.objectValue ?? [:]
-        var stepAttributions: [JSONValue]?
+        var stepAttributions: [FeatureAttributionStepOutput]?
         if let steps = attributes["step_attributions"], !steps.isNull {
             guard let list = steps.arrayValue else {
                 throw .unexpectedStructure(field: "step_attributions", expected: "a list or null")
             }
-            stepAttributions = list
+            var decodedSteps: [FeatureAttributionStepOutput] = []
+            for (index, step) in list.enumerated() {
+                decodedSteps.append(try decodeStep(step, field: "step_attributions[\(index)]"))
+            }
+            stepAttributions = decodedSteps
         }
         var decoded: [FeatureAttributionSequenceOutput] = []
         for (index, sequence) in sequences.enumerated() {
@@ -144,18 +173,7 @@ extension FeatureAttributionOutput {
     ) throws(AttributionOutputError) -> FeatureAttributionSequenceOutput {
         let (className, attributes) = try unwrapInstance(value, field: field)
         func tokens(_ key: String) throws(AttributionOutputError) -> [TokenWithId] {
-            guard let list = attributes[key]?.arrayValue else {
-                throw .unexpectedStructure(field: "\(field).\(key)", expected: "a list of tokens")
-            }
-            var out: [TokenWithId] = []
-            for (index, item) in list.enumerated() {
-                let (_, token) = try unwrapInstance(item, field: "\(field).\(key)[\(index)]")
-                guard let text = token["token"]?.stringValue, let id = token["id"]?.intValue else {
-                    throw .unexpectedStructure(field: "\(field).\(key)[\(index)]", expected: "{token, id}")
-                }
-                out.append(TokenWithId(text, id: id))
-            }
-            return out
+            try decodeTokens(attributes[key], field: "\(field).\(key)")
         }
         func tensor(_ key: String) throws(AttributionOutputError) -> AttributionTensor? {
             guard let entry = attributes[key], !entry.isNull else { return nil }
@@ -199,6 +217,61 @@ extension FeatureAttributionOutput {
             sequenceScores: try tensorDictionary("sequence_scores"), attrPosStart: start, attrPosEnd: end, kind: kind)
         try output.validateShapes(field: field)
         return output
+    }
+
+    /// A list of TokenWithId objects.
+    private static func decodeTokens(_ value: JSONValue?, field: String) throws(AttributionOutputError) -> [TokenWithId] {
+        guard let list = value?.arrayValue else { throw .unexpectedStructure(field: field, expected: "a list of tokens") }
+        var out: [TokenWithId] = []
+        for (index, item) in list.enumerated() {
+            let (_, token) = try unwrapInstance(item, field: "\(field)[\(index)]")
+            guard let text = token["token"]?.stringValue, let id = token["id"]?.intValue else {
+                throw .unexpectedStructure(field: "\(field)[\(index)]", expected: "{token, id}")
+            }
+            out.append(TokenWithId(text, id: id))
+        }
+        return out
+    }
+
+    /// One entry of `step_attributions`: tokens batched as lists of lists, json_tricks arrays.
+    private static func decodeStep(_ value: JSONValue, field: String) throws(AttributionOutputError) -> FeatureAttributionStepOutput {
+        let (className, attributes) = try unwrapInstance(value, field: field)
+        func batchedTokens(_ key: String) throws(AttributionOutputError) -> [[TokenWithId]]? {
+            guard let entry = attributes[key], !entry.isNull else { return nil }
+            guard let list = entry.arrayValue else {
+                throw .unexpectedStructure(field: "\(field).\(key)", expected: "a list of token lists")
+            }
+            var out: [[TokenWithId]] = []
+            for (index, sequence) in list.enumerated() {
+                out.append(try decodeTokens(sequence, field: "\(field).\(key)[\(index)]"))
+            }
+            return out
+        }
+        func array(_ key: String) throws(AttributionOutputError) -> AttributionTensor? {
+            guard let entry = attributes[key], !entry.isNull else { return nil }
+            return try NumpyArrayJSON.decode(entry, field: "\(field).\(key)")
+        }
+        func arrays(_ key: String) throws(AttributionOutputError) -> [String: AttributionTensor] {
+            guard let entry = attributes[key], !entry.isNull else { return [:] }
+            guard let members = entry.objectValue else {
+                throw .unexpectedStructure(field: "\(field).\(key)", expected: "an object of arrays")
+            }
+            var out: [String: AttributionTensor] = [:]
+            for (name, item) in members { out[name] = try NumpyArrayJSON.decode(item, field: "\(field).\(key).\(name)") }
+            return out
+        }
+        var kind = SequenceOutputKind.granular
+        if let className {
+            guard let known = SequenceOutputKind(stepClassName: className) else {
+                throw .unexpectedStructure(field: "\(field).__instance_type__", expected: "an Inseq step output class, not \(className)")
+            }
+            kind = known
+        }
+        return FeatureAttributionStepOutput(
+            source: try batchedTokens("source"), prefix: try batchedTokens("prefix") ?? [],
+            target: try batchedTokens("target") ?? [], sourceAttributions: try array("source_attributions"),
+            targetAttributions: try array("target_attributions"), stepScores: try arrays("step_scores"),
+            sequenceScores: try arrays("sequence_scores"), kind: kind)
     }
 }
 

@@ -26,7 +26,7 @@ struct AttributeHandler: MethodHandler {
             "stepScores",
             "attrPosStart", "attrPosEnd", "contrastTargets", "contrastTargetsAlignments", "includeEosBaseline",
             "skipSpecialTokens", "generationArgs", "batchSize", "aggregate", "granular", "savePath", "overwrite",
-            "workDoneToken",
+            "outputStepAttributions", "workDoneToken",
         ]
 
         init(from params: ParamsReader) throws(RPCError) {
@@ -75,6 +75,7 @@ struct AttributeHandler: MethodHandler {
                 request.generation = try Self.generationOptions(generation)
             }
             request.batchSize = try params.optional("batchSize", in: 1...Int.max)
+            request.outputStepAttributions = try params.optional("outputStepAttributions", as: Bool.self) ?? false
             aggregate = try params.optional("aggregate", as: Bool.self) ?? true
             granular = try params.optional("granular", as: Bool.self) ?? false
             savePath = try params.optional("savePath", as: String.self)
@@ -219,7 +220,7 @@ struct AttributeHandler: MethodHandler {
             throw RPCError(.computationFailed, "aggregating the attributions failed: \(error)")
         }
         let results = zip(shown.sequenceAttributions, output.sequenceAttributions).map { sequence, raw in
-            Self.describe(sequence, granular: params.granular ? raw.targetAttributions : nil)
+            Self.describe(sequence, granular: params.granular ? raw : nil, steps: request.outputStepAttributions)
         }
         context.progress?.end(message: "done")
         var result: [String: RPCValue] = ["results": .array(results)]
@@ -247,11 +248,10 @@ struct AttributeHandler: MethodHandler {
         return field
     }
 
-    /// One sequence as the protocol sends it.
-    static func describe(_ sequence: FeatureAttributionSequenceOutput, granular: AttributionTensor?) -> RPCValue {
-        func tokens(_ list: [TokenWithId]) -> RPCValue {
-            .array(list.map { ["token": .string($0.token), "id": .integer($0.id)] })
-        }
+    /// One sequence as the protocol sends it; `granular` is the sequence before aggregation.
+    static func describe(_ sequence: FeatureAttributionSequenceOutput, granular: FeatureAttributionSequenceOutput?, steps: Bool) -> RPCValue {
+        func token(_ token: TokenWithId) -> RPCValue { ["token": .string(token.token), "id": .integer(token.id)] }
+        func tokens(_ list: [TokenWithId]) -> RPCValue { .array(list.map(token)) }
         var result: [String: RPCValue] = [
             "source": tokens(sequence.source),
             "target": tokens(sequence.target),
@@ -260,8 +260,28 @@ struct AttributeHandler: MethodHandler {
             "targetAttributions": sequence.targetAttributions.map(nestedArrays) ?? .null,
             "stepScores": .object(sequence.stepScores.mapValues { .array($0.values.map(number)) }),
         ]
-        if let granular { result["granularTargetAttributions"] = packed(granular) }
+        if let values = granular?.targetAttributions { result["granularTargetAttributions"] = packed(values) }
+        if steps {
+            // Each step's attributions over the tokens before its target: a column of the matrix
+            // above, cut where the step's prefix ends (Inseq's FeatureAttributionStepOutput).
+            let granularSteps = granular?.stepOutputs()
+            result["steps"] = .array(sequence.stepOutputs().enumerated().map { index, step in
+                var entry: [String: RPCValue] = [
+                    "position": .integer(sequence.attrPosStart + index),
+                    "target": step.target.first?.first.map(token) ?? .null,
+                    "attributions": step.targetAttributions.map { nestedArrays(dropBatch($0)) } ?? .null,
+                    "stepScores": .object(step.stepScores.mapValues { number($0.values[0]) }),
+                ]
+                if let values = granularSteps?[index].targetAttributions { entry["granularAttributions"] = packed(dropBatch(values)) }
+                return .object(entry)
+            })
+        }
         return .object(result)
+    }
+
+    /// A step tensor without its leading batch dimension of one.
+    static func dropBatch(_ tensor: AttributionTensor) -> AttributionTensor {
+        AttributionTensor(shape: Array(tensor.shape.dropFirst()), values: tensor.values)
     }
 
     /// Nested arrays following the tensor's shape; NaN (nothing to attribute) becomes null.

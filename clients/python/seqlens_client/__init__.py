@@ -8,7 +8,9 @@
         print(out[0].generated_tokens, out[0].step_scores["probability"])
 """
 
-from .attribution import AttributionResult, PackedTensor, SequenceAttribution, TokenWithId, attribute_params
+from .attribution import (
+    AttributionResult, PackedTensor, SequenceAttribution, StepAttribution, TokenWithId, attribute_params,
+)
 from .client import PendingRequest, SeqLens, find_binary
 from .errors import (
     ComputationFailed, DaemonExited, InputTooLong, InternalError, InvalidParams, InvalidRequest,
@@ -22,5 +24,5 @@ __all__ = [
     "InvalidParams", "InternalError", "ServerNotInitialized", "RequestCancelled", "ModelNotFound", "ModelLoadFailed",
     "MemoryBudgetExceeded", "InputTooLong", "ComputationFailed", "DaemonExited", "Encoding", "GeneratedToken",
     "Generation", "ModelInfo", "Progress", "TokenProbability", "AttributionResult", "SequenceAttribution",
-    "PackedTensor", "TokenWithId", "attribute_params",
+    "StepAttribution", "PackedTensor", "TokenWithId", "attribute_params",
 ]

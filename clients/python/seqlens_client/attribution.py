@@ -42,7 +42,8 @@ def attribute_params(model: str, input_texts: Sequence[str] | str, generated_tex
                      include_eos_baseline: bool = False, skip_special_tokens: bool = False,
                      generation_args: Optional[Mapping[str, Any]] = None, batch_size: Optional[int] = None,
                      aggregate: bool = True, granular: bool = False, save_path: Optional[str] = None,
-                     overwrite: bool = False, **kwargs: Any) -> Dict[str, Any]:
+                     overwrite: bool = False, output_step_attributions: bool = False,
+                     **kwargs: Any) -> Dict[str, Any]:
     """The params of an `attribute` request from Inseq's `model.attribute(...)` arguments.
 
     `kwargs` are Inseq's attribution arguments (n_steps, internal_batch_size, n_samples, stdevs, layer,
@@ -73,7 +74,8 @@ def attribute_params(model: str, input_texts: Sequence[str] | str, generated_tex
     params.update({key: value for key, value in optional.items() if value is not None})
     for key, value, default in (("includeEosBaseline", include_eos_baseline, False),
                                 ("skipSpecialTokens", skip_special_tokens, False), ("aggregate", aggregate, True),
-                                ("granular", granular, False), ("overwrite", overwrite, False)):
+                                ("granular", granular, False), ("overwrite", overwrite, False),
+                                ("outputStepAttributions", output_step_attributions, False)):
         if value != default:
             params[key] = value
     return params
@@ -117,6 +119,27 @@ class PackedTensor:
 
 
 @dataclass(frozen=True)
+class StepAttribution:
+    """One attribution step, as Inseq's FeatureAttributionStepOutput (output_step_attributions).
+
+    `attributions[prefix_position]` (or `[prefix_position][hidden]` without aggregation): what each
+    of the `position` tokens before `target` contributed to predicting it.
+    """
+    position: int
+    target: TokenWithId
+    attributions: Optional[List[Any]]
+    step_scores: Dict[str, Optional[float]]
+    granular_attributions: Optional[PackedTensor] = None
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> "StepAttribution":
+        granular = value.get("granularAttributions")
+        return cls(position=value["position"], target=TokenWithId(**value["target"]),
+                   attributions=value["attributions"], step_scores=dict(value["stepScores"]),
+                   granular_attributions=None if granular is None else PackedTensor.from_json(granular))
+
+
+@dataclass(frozen=True)
 class SequenceAttribution:
     """One input's attribution, as Inseq's FeatureAttributionSequenceOutput.
 
@@ -130,15 +153,18 @@ class SequenceAttribution:
     target_attributions: Optional[List[Any]]
     step_scores: Dict[str, List[Optional[float]]]
     granular_target_attributions: Optional[PackedTensor] = None
+    step_attributions: Optional[List[StepAttribution]] = None
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> "SequenceAttribution":
         granular = value.get("granularTargetAttributions")
+        steps = value.get("steps")
         return cls(source=[TokenWithId(**token) for token in value["source"]],
                    target=[TokenWithId(**token) for token in value["target"]],
                    attr_pos_start=value["attrPosStart"], attr_pos_end=value["attrPosEnd"],
                    target_attributions=value["targetAttributions"], step_scores=dict(value["stepScores"]),
-                   granular_target_attributions=None if granular is None else PackedTensor.from_json(granular))
+                   granular_target_attributions=None if granular is None else PackedTensor.from_json(granular),
+                   step_attributions=None if steps is None else [StepAttribution.from_json(step) for step in steps])
 
     @property
     def generated_tokens(self) -> List[TokenWithId]:

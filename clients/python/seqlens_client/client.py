@@ -268,8 +268,9 @@ class SeqLens:
         arguments (n_steps, internal_batch_size, n_samples, stdevs, layer, multiply_by_inputs,
         return_convergence_delta, abs, integration) and the step function's (logprob, top_k, top_p,
         min_tokens_to_keep, contrast_force_inputs); plus aggregate (default True), granular (also
-        return the raw hidden-dimension values, decoded) and save_path / overwrite (write Inseq's
-        JSON file). `progress` receives a report per sequence.
+        return the raw hidden-dimension values, decoded), output_step_attributions (also each step's
+        attributions, `SequenceAttribution.step_attributions`) and save_path / overwrite (write
+        Inseq's JSON file). `progress` receives a report per sequence.
         """
         params = attribute_params(model, input_texts, generated_texts, **arguments)
         return AttributionResult.from_json(self.request("attribute", params, progress=progress, timeout=timeout))

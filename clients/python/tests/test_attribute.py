@@ -81,6 +81,26 @@ def test_granular_values_aggregate_to_the_matrix(gpt2):
                                 rel_tol=1e-5, abs_tol=1e-7)
 
 
+def test_step_attributions_are_the_matrix_columns(gpt2, tmp_path):
+    path = tmp_path / "steps.json"
+    [sequence] = gpt2.attribute("gpt2", "Hello", "Hello world and more", step_scores=["probability"],
+                                output_step_attributions=True, granular=True, save_path=str(path))
+    steps = sequence.step_attributions
+    assert [step.position for step in steps] == list(range(sequence.attr_pos_start, sequence.attr_pos_end))
+    assert [step.target for step in steps] == sequence.generated_tokens
+    for index, step in enumerate(steps):
+        assert step.attributions == [row[index] for row in sequence.target_attributions[:step.position]]
+        assert step.step_scores["probability"] == sequence.step_scores["probability"][index]
+        assert step.granular_attributions.shape == (step.position, 64)
+        assert step.granular_attributions.tolist() == [
+            sequence.granular_target_attributions.tolist()[p][index] for p in range(step.position)]
+    saved = json.loads(path.read_text())["attributes"]
+    assert saved["info"]["output_step_attributions"] is True
+    assert [s["__instance_type__"][1] for s in saved["step_attributions"]] == \
+        ["GranularFeatureAttributionStepOutput"] * len(steps)
+    assert gpt2.attribute("gpt2", "Hello", "Hello world")[0].step_attributions is None
+
+
 def test_contrastive_attribution(gpt2):
     [sequence] = gpt2.attribute("gpt2", "Hello", "Hello world", contrast_targets="Hello there",
                                 attributed_fn="contrast_prob_diff", step_scores=["contrast_prob_diff", "probability"],
