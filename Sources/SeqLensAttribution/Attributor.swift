@@ -159,12 +159,17 @@ public struct Attributor {
             ? try contrastIds.map { try contrastRowLogits($0, rows: (start..<end).map { contrastPositions[$0]! - 1 }) }
             : nil
 
+        let usesDropout = request.attributedFunction == .mcDropoutProbAvg || request.stepScores.contains(.mcDropoutProbAvg)
+        let noisyScores = usesDropout
+            ? try dropoutScores(Array(ids.prefix(end)), start: start, options: request.functionOptions) : nil
+
         func steps(forcingContrastContext: Bool) -> [AttributedStep] {
             (start..<end).enumerated().map { s, position in
                 AttributedStep(
                     position: position, target: ids[position],
                     contrastTarget: contrastIds.map { $0[contrastPositions[position]!] },
-                    contrastLogits: forcingContrastContext ? contrastForward?[s] : nil)
+                    contrastLogits: forcingContrastContext ? contrastForward?[s] : nil,
+                    noisyScores: noisyScores?[s])
             }
         }
 
@@ -229,6 +234,34 @@ public struct Attributor {
         let special = model.tokenizer.specialTokens
         let unk = special.unk ?? special.eos ?? 0
         return ids.map { id in (!includeEOS && model.endOfSequence.contains(id)) ? id : unk }
+    }
+
+    /// mc_dropout_prob_avg's samples: per step from `start`, the target's probability (or
+    /// log-probability) under each of `mcDropoutSteps` forward passes with the model's dropout.
+    /// One pass over the whole sequence serves every step (each step's samples have the
+    /// distribution of Inseq's per-step passes; Inseq draws fresh masks per step).
+    private func dropoutScores(_ ids: [Int], start: Int, options: StepFunctionOptions) throws -> [[Float]] {
+        let rates = model.transformer.dropout
+        guard !rates.isZero else {
+            throw AttributionError.unsupported(
+                "mc_dropout_prob_avg needs a model with dropout; this \(model.info.architecture) checkpoint sets every dropout probability to 0")
+        }
+        guard options.mcDropoutSteps >= 1 else {
+            throw AttributionError.invalidArgument("n_mcd_steps must be at least 1, got \(options.mcDropoutSteps)")
+        }
+        let sampler = DropoutSampler(rates: rates, seed: options.mcDropoutSeed)
+        var scores = [[Float]](repeating: [], count: ids.count - start)
+        for _ in 0..<options.mcDropoutSteps {
+            let logits = try model.logits(ids, probe: sampler)
+            let v = logits.shape[1]
+            for position in start..<ids.count {
+                let row = Array(logits.scalars[((position - 1) * v)..<(position * v)])
+                let context = StepContext(logits: row, target: ids[position], contrastLogits: nil, contrastTarget: nil)
+                scores[position - start].append(
+                    try StepFunction.probability.evaluate(context, options: options, withGradient: false).value)
+            }
+        }
+        return scores
     }
 
     /// Logits (V) of the contrastive sequence at the given rows.

@@ -11,6 +11,8 @@ struct AttributedStep {
     /// (V) logits of the contrastive context, when it differs from the attributed context
     /// (`contrast_force_inputs`); nil means the attributed context's own logits.
     let contrastLogits: [Float]?
+    /// mc_dropout_prob_avg's scores under dropout (see `StepContext.noisyScores`).
+    var noisyScores: [Float]? = nil
 }
 
 /// Where gradients are taken: the token embeddings, or a named activation site whose value may
@@ -77,7 +79,7 @@ struct GradientEngine {
                 let row = batch * k + s
                 let z = Array(logits.value.scalars[(row * v)..<((row + 1) * v)])
                 let context = StepContext(logits: z, target: step.target, contrastLogits: step.contrastLogits,
-                                          contrastTarget: step.contrastTarget)
+                                          contrastTarget: step.contrastTarget, noisyScores: step.noisyScores)
                 let result = try function.evaluate(context, options: options, withGradient: true)
                 values[batch][s] = result.value
                 if let g = result.gradient {
@@ -142,7 +144,7 @@ struct GradientEngine {
                 let row = batch * steps.count + s
                 let z = Array(logits.scalars[(row * v)..<((row + 1) * v)])
                 return try function.evaluate(StepContext(logits: z, target: step.target, contrastLogits: step.contrastLogits,
-                                                         contrastTarget: step.contrastTarget),
+                                                         contrastTarget: step.contrastTarget, noisyScores: step.noisyScores),
                                              options: options, withGradient: false).value
             }
         }

@@ -35,6 +35,10 @@ public struct StepFunctionOptions: Sendable, Equatable {
     public var minTokensToKeep = 1
     /// Use the contrastive context when the function is the attributed one.
     public var contrastForceInputs = false
+    /// mc_dropout_prob_avg's `n_mcd_steps`: forward passes with dropout.
+    public var mcDropoutSteps = 5
+    /// Seed of mc_dropout_prob_avg's dropout masks (Inseq draws from torch's global generator).
+    public var mcDropoutSeed: UInt64 = 0
 
     public init() {}
 }
@@ -49,6 +53,9 @@ struct StepContext {
     /// token is read from `logits` (the attributed context), where it is differentiated too.
     let contrastLogits: [Float]?
     let contrastTarget: Int?
+    /// mc_dropout_prob_avg: the target's probability (log-probability with `logprob`) under each
+    /// forward pass with dropout; constants, as in Inseq.
+    var noisyScores: [Float]? = nil
 }
 
 /// A step score's value and, when attributed, its gradient with respect to `logits`.
@@ -166,7 +173,15 @@ extension StepFunction {
             let kept = KLFilter.keptIndices(logits: z, topK: 0, topP: options.topP, minTokensToKeep: 1)
             return StepValue(value: Float(kept.count), gradient: withGradient ? [Float](repeating: 0, count: z.count) : nil)
         case .mcDropoutProbAvg:
-            throw AttributionError.unsupported("mc_dropout_prob_avg needs a model with dropout; SeqLens runs models in inference mode without dropout")
+            // (p − mean(noisy)) / std(noisy), torch's unbiased std: NaN from a single pass.
+            guard let noisy = context.noisyScores, !noisy.isEmpty else {
+                throw AttributionError.unsupported("mc_dropout_prob_avg has no dropout passes to compare with")
+            }
+            let own = probability(z, y, logProbability: options.logProbability, gradient: withGradient)
+            let n = Float(noisy.count)
+            let mean = noisy.reduce(0, +) / n
+            let deviation = (noisy.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)).squareRoot()
+            return StepValue(value: (own.value - mean) / deviation, gradient: own.gradient?.map { $0 / deviation })
         }
     }
 }

@@ -24,6 +24,13 @@ public protocol CausalTransformer: Sendable {
 
     /// Logits (N, V) for hidden rows (N, C).
     func logits(_ hidden: Variable) -> Variable
+
+    /// The dropout a training-mode forward would apply (none by default).
+    var dropout: DropoutRates { get }
+}
+
+extension CausalTransformer {
+    public var dropout: DropoutRates { DropoutRates() }
 }
 
 /// Sizes shared by every architecture.
@@ -50,10 +57,14 @@ public protocol ActivationProbe: AnyObject {
     func visit(_ site: String, _ value: Variable) -> Variable
     /// A read-only activation (attention patterns).
     func observe(_ site: String, _ value: Tensor)
+    /// What to do to each row of layer `layer`'s attention probabilities before they mix the
+    /// values (Monte Carlo dropout); nil for nothing.
+    func attentionDropout(layer: Int) -> AttentionDropout?
 }
 
 extension ActivationProbe {
     public func observe(_ site: String, _ value: Tensor) {}
+    public func attentionDropout(layer: Int) -> AttentionDropout? { nil }
 }
 
 extension Optional where Wrapped == ActivationProbe {
@@ -64,6 +75,8 @@ extension Optional where Wrapped == ActivationProbe {
         let name = site()
         return probe.wants(name) ? probe.visit(name, value) : value
     }
+
+    func attentionDropout(layer: Int) -> AttentionDropout? { self?.attentionDropout(layer: layer) }
 
     @inline(__always)
     func observe(_ site: @autoclosure () -> String, _ value: @autoclosure () -> Tensor) {

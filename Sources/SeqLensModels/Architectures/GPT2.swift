@@ -17,6 +17,10 @@ public struct GPT2Configuration: Decodable, Sendable {
     public var scaleAttnByInverseLayerIdx: Bool = false
     public var bosTokenId: Int?
     public var eosTokenId: Int?
+    /// transformers' GPT2Config defaults: 0.1 each.
+    public var embdPdrop: Float = 0.1
+    public var attnPdrop: Float = 0.1
+    public var residPdrop: Float = 0.1
 
     enum CodingKeys: String, CodingKey {
         case vocabSize = "vocab_size", nPositions = "n_positions", nEmbd = "n_embd", nLayer = "n_layer"
@@ -24,6 +28,7 @@ public struct GPT2Configuration: Decodable, Sendable {
         case layerNormEpsilon = "layer_norm_epsilon", scaleAttnWeights = "scale_attn_weights"
         case scaleAttnByInverseLayerIdx = "scale_attn_by_inverse_layer_idx"
         case bosTokenId = "bos_token_id", eosTokenId = "eos_token_id"
+        case embdPdrop = "embd_pdrop", attnPdrop = "attn_pdrop", residPdrop = "resid_pdrop"
     }
 
     public init(from decoder: Decoder) throws {
@@ -40,6 +45,9 @@ public struct GPT2Configuration: Decodable, Sendable {
         scaleAttnByInverseLayerIdx = try c.decodeIfPresent(Bool.self, forKey: .scaleAttnByInverseLayerIdx) ?? false
         bosTokenId = try c.decodeIfPresent(Int.self, forKey: .bosTokenId)
         eosTokenId = try c.decodeIfPresent(Int.self, forKey: .eosTokenId)
+        embdPdrop = try c.decodeIfPresent(Float.self, forKey: .embdPdrop) ?? embdPdrop
+        attnPdrop = try c.decodeIfPresent(Float.self, forKey: .attnPdrop) ?? attnPdrop
+        residPdrop = try c.decodeIfPresent(Float.self, forKey: .residPdrop) ?? residPdrop
     }
 }
 
@@ -126,7 +134,8 @@ public struct GPT2: CausalTransformer {
             var scale: Float = configuration.scaleAttnWeights ? 1 / Float(d).squareRoot() : 1
             if configuration.scaleAttnByInverseLayerIdx { scale /= Float(i + 1) }
             let attention = causalAttention(query: q, key: k, value: v, queryHeads: heads, keyValueHeads: heads,
-                                            offset: k.shape[1] - t, scale: scale)
+                                            offset: k.shape[1] - t, scale: scale,
+                                            dropout: probe.attentionDropout(layer: i))
             probe.observe("blocks.\(i).attn.pattern", attention.probabilities)
             let z = probe.visit("blocks.\(i).attn.z", attention.output)
             let attentionOut = probe.visit("blocks.\(i).attn.out", block.projection(z))
@@ -139,4 +148,9 @@ public struct GPT2: CausalTransformer {
     }
 
     public func logits(_ hidden: Variable) -> Variable { head(hidden) }
+
+    public var dropout: DropoutRates {
+        DropoutRates(embedding: configuration.embdPdrop, attention: configuration.attnPdrop,
+                     residual: configuration.residPdrop)
+    }
 }

@@ -23,6 +23,8 @@ public struct LlamaConfiguration: Decodable, Sendable {
     public var mlpBias: Bool = false
     public var bosTokenId: Int?
     public var eosTokenId: Int?
+    /// Dropout on the attention probabilities in training mode (transformers' default 0).
+    public var attentionDropout: Float = 0
 
     enum CodingKeys: String, CodingKey {
         case modelType = "model_type", vocabSize = "vocab_size", hiddenSize = "hidden_size"
@@ -32,6 +34,7 @@ public struct LlamaConfiguration: Decodable, Sendable {
         case rmsNormEps = "rms_norm_eps", ropeTheta = "rope_theta", tieWordEmbeddings = "tie_word_embeddings"
         case attentionBias = "attention_bias", mlpBias = "mlp_bias", bosTokenId = "bos_token_id"
         case eosTokenId = "eos_token_id", ropeParameters = "rope_parameters"
+        case attentionDropout = "attention_dropout"
     }
 
     enum RopeKeys: String, CodingKey { case ropeTheta = "rope_theta", ropeType = "rope_type" }
@@ -57,6 +60,7 @@ public struct LlamaConfiguration: Decodable, Sendable {
         mlpBias = try c.decodeIfPresent(Bool.self, forKey: .mlpBias) ?? false
         bosTokenId = try? c.decodeIfPresent(Int.self, forKey: .bosTokenId)
         eosTokenId = try? c.decodeIfPresent(Int.self, forKey: .eosTokenId)
+        attentionDropout = (try? c.decodeIfPresent(Float.self, forKey: .attentionDropout)) ?? 0
         // transformers 5 moves rope_theta into rope_parameters.
         if let theta = try c.decodeIfPresent(Float.self, forKey: .ropeTheta) {
             ropeTheta = theta
@@ -158,7 +162,8 @@ public struct Llama: CausalTransformer {
                 v = Variable(constant: full.value)
             }
             let attention = causalAttention(query: q, key: k, value: v, queryHeads: hq, keyValueHeads: hkv,
-                                            offset: k.shape[1] - t, scale: scale)
+                                            offset: k.shape[1] - t, scale: scale,
+                                            dropout: probe.attentionDropout(layer: i))
             probe.observe("blocks.\(i).attn.pattern", attention.probabilities)
             let z = probe.visit("blocks.\(i).attn.z", attention.output)
             let attentionOut = probe.visit("blocks.\(i).attn.out", block.output(z))
@@ -172,4 +177,6 @@ public struct Llama: CausalTransformer {
     }
 
     public func logits(_ hidden: Variable) -> Variable { head(hidden) }
+
+    public var dropout: DropoutRates { DropoutRates(attention: configuration.attentionDropout) }
 }

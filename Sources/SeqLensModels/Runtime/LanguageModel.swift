@@ -80,7 +80,8 @@ public final class LanguageModel: @unchecked Sendable {
     }
 
     /// Logits (T, V) at every position of one sequence.
-    public func logits(_ ids: [Int]) throws -> Tensor {
+    /// - Parameter probe: reads or changes activations (e.g. a `DropoutSampler`).
+    public func logits(_ ids: [Int], probe: ActivationProbe? = nil) throws -> Tensor {
         let dims = transformer.dimensions
         guard !ids.isEmpty else { throw ModelError.emptyInput }
         guard ids.count <= dims.maxPositions else { throw ModelError.inputTooLong(tokens: ids.count, limit: dims.maxPositions) }
@@ -88,7 +89,7 @@ public final class LanguageModel: @unchecked Sendable {
             throw ModelError.tokenOutOfRange(id: id, vocabularySize: dims.vocabularySize)
         }
         let hidden = transformer.hiddenStates(embeddings: Variable(constant: transformer.embed([ids])),
-                                              positions: Array(ids.indices), cache: nil, probe: nil)
+                                              positions: Array(ids.indices), cache: nil, probe: probe)
         return transformer.logits(reshape(hidden, [ids.count, dims.hiddenSize])).value
     }
 }

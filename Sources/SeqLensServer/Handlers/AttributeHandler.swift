@@ -126,7 +126,9 @@ struct AttributeHandler: MethodHandler {
 
         /// The attributed function's options (also used by the step scores).
         static func functionOptions(_ reader: ParamsReader) throws(RPCError) -> StepFunctionOptions {
-            try reader.rejectUnknownFields(["logprob", "topK", "topP", "minTokensToKeep", "contrastForceInputs"])
+            try reader.rejectUnknownFields([
+                "logprob", "topK", "topP", "minTokensToKeep", "contrastForceInputs", "nMcdSteps", "mcdSeed",
+            ])
             var options = StepFunctionOptions()
             if let logprob = try reader.optional("logprob", as: Bool.self) { options.logProbability = logprob }
             if let topK = try reader.optional("topK", in: 0...Int(Int32.max)) { options.topK = topK }
@@ -137,6 +139,8 @@ struct AttributeHandler: MethodHandler {
             if let force = try reader.optional("contrastForceInputs", as: Bool.self) {
                 options.contrastForceInputs = force
             }
+            if let passes = try reader.optional("nMcdSteps", in: 1...100_000) { options.mcDropoutSteps = passes }
+            if let seed = try reader.optional("mcdSeed", in: 0...Int.max) { options.mcDropoutSeed = UInt64(seed) }
             return options
         }
 

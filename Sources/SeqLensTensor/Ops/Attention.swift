@@ -15,9 +15,14 @@ public struct AttentionResult {
 /// offset + t and sees keys 0...offset + t.
 /// - Parameters:
 ///   - query: (B, T, Hq·D);  key, value: (B, S, Hkv·D)
+/// Changes a row of attention probabilities in place (pointer, visible keys): dropout.
+public typealias AttentionDropout = (UnsafeMutablePointer<Float>, Int) -> Void
+
+///   - dropout: applied to each query's probabilities before they mix the values (forward
+///     only: inputs must be constants); the returned pattern is the dropped one, as in torch.
 public func causalAttention(
     query: Variable, key: Variable, value: Variable, queryHeads: Int, keyValueHeads: Int,
-    offset: Int, scale: Float
+    offset: Int, scale: Float, dropout: AttentionDropout? = nil
 ) -> AttentionResult {
     let b = query.shape[0], t = query.shape[1], s = key.shape[1]
     let d = query.shape[2] / queryHeads
@@ -25,6 +30,8 @@ public func causalAttention(
     precondition(hq % hkv == 0 && query.shape[2] == hq * d, "bad head layout \(query.shape) for \(hq) heads")
     precondition(key.shape == [b, s, hkv * d] && value.shape == key.shape, "key/value \(key.shape) for query \(query.shape)")
     precondition(offset + t == s, "offset \(offset) + queries \(t) must equal keys \(s)")
+    precondition(dropout == nil || !(query.isTracked || key.isTracked || value.isTracked),
+                 "attention dropout is forward only")
     let qStride = hq * d, kvStride = hkv * d
     var probabilities = [Float](repeating: 0, count: b * hq * t * s)
     var out = [Float](repeating: 0, count: b * t * hq * d)
@@ -35,7 +42,8 @@ public func causalAttention(
                     out.withUnsafeMutableBufferPointer { o in
                         // Every (batch, head) writes its own output columns and pattern rows. Heads
                         // of one generated token are too small to be worth a second thread.
-                        let perThread = max(1, (1 << 15) / max(1, t * s * d))
+                        // Dropout draws from one generator, in a fixed order: one thread.
+                        let perThread = dropout != nil ? b * hq : max(1, (1 << 15) / max(1, t * s * d))
                         let q = UnsafeBox(q.baseAddress!), k = UnsafeBox(k.baseAddress!), v = UnsafeBox(v.baseAddress!)
                         let p = UnsafeBox(p.baseAddress!), o = UnsafeBox(o.baseAddress!)
                         Parallel.forEachRange(b * hq, minimumPerPart: perThread) { units in
@@ -55,6 +63,7 @@ public func causalAttention(
                                     // first `visible` entries go through the softmax.
                                     let visible = min(s, offset + row + 1)
                                     softmaxRow(r, width: visible)
+                                    dropout?(r, visible)
                                     if visible < s { (r + visible).update(repeating: 0, count: s - visible) }
                                 }
                                 // out = P V   (T, D)

@@ -19,7 +19,7 @@ METHOD_ARGS = {
 # Inseq's step function keyword arguments -> attributedFnArgs fields.
 FUNCTION_ARGS = {
     "logprob": "logprob", "top_k": "topK", "top_p": "topP", "min_tokens_to_keep": "minTokensToKeep",
-    "contrast_force_inputs": "contrastForceInputs",
+    "contrast_force_inputs": "contrastForceInputs", "n_mcd_steps": "nMcdSteps", "mcd_seed": "mcdSeed",
 }
 GENERATION_ARGS = {
     "max_new_tokens": "maxNewTokens", "do_sample": "doSample", "temperature": "temperature", "top_k": "topK",

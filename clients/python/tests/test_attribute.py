@@ -101,6 +101,16 @@ def test_step_attributions_are_the_matrix_columns(gpt2, tmp_path):
     assert gpt2.attribute("gpt2", "Hello", "Hello world")[0].step_attributions is None
 
 
+def test_mc_dropout_step_score_is_seeded(gpt2):
+    def scores(seed):
+        [sequence] = gpt2.attribute("gpt2", "Hello", "Hello world and more", method="dummy",
+                                    step_scores=["mc_dropout_prob_avg"], n_mcd_steps=8, mcd_seed=seed)
+        return sequence.step_scores["mc_dropout_prob_avg"]
+    first = scores(1)
+    assert len(first) >= 2 and all(math.isfinite(v) for v in first)
+    assert scores(1) == first and scores(2) != first
+
+
 def test_contrastive_attribution(gpt2):
     [sequence] = gpt2.attribute("gpt2", "Hello", "Hello world", contrast_targets="Hello there",
                                 attributed_fn="contrast_prob_diff", step_scores=["contrast_prob_diff", "probability"],
