@@ -164,9 +164,16 @@ do {
         for _ in 0..<(Int(ProcessInfo.processInfo.environment["SEQLENS_BENCH_PROFILE_LOOPS"] ?? "0") ?? 0) {
             _ = try Attributor(model: model).attribute(request)
         }
-        let start = now()
-        let result = try Attributor(model: model).attribute(request)
-        let seconds = now() - start
+        // SEQLENS_BENCH_REPEAT=N times N calls after those and reports their median instead.
+        let repeats = max(1, Int(ProcessInfo.processInfo.environment["SEQLENS_BENCH_REPEAT"] ?? "1") ?? 1)
+        var times: [Double] = []
+        var result = FeatureAttributionOutput(sequenceAttributions: [])
+        for _ in 0..<repeats {
+            let start = now()
+            result = try Attributor(model: model).attribute(request)
+            times.append(now() - start)
+        }
+        let seconds = times.sorted()[times.count / 2]
         let sequence = result.sequenceAttributions[0]
         emit(["bench": "attribute", "method": method.rawValue, "prompt_tokens": sequence.attrPosStart,
               "steps": sequence.attrPosEnd - sequence.attrPosStart, "seconds": seconds,
