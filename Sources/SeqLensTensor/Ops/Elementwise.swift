@@ -18,6 +18,36 @@ func forEachSlice(
     }
 }
 
+/// Like `forEachSlice`, but under a row support `body` sees only each slice's active elements
+/// (offsets within the slice: per batch row, the first `length` positions); the others have zero
+/// cotangent and are set to zero.
+@inline(__always)
+func forEachActiveSlice(
+    _ cotangent: Tensor, sliceCount size: Int, shape: [Int], support: RowSupport?,
+    _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Range<Int>) -> Void
+) -> [Float] {
+    let k = size == 0 ? 0 : cotangent.count / size
+    let support = support?.applies(to: shape, slices: k) == true ? support : nil
+    return [Float](unsafeUninitializedCapacity: cotangent.count) { r, initialized in
+        cotangent.scalars.withUnsafeBufferPointer { c in
+            for slice in 0..<k {
+                let input = c.baseAddress! + slice * size, output = r.baseAddress! + slice * size
+                guard let support else {
+                    body(input, output, 0..<size)
+                    continue
+                }
+                let batches = shape[0], rowLength = size / batches, width = rowLength / shape[1]
+                for batch in 0..<batches {
+                    let start = batch * rowLength, active = support.lengths[slice] * width
+                    if active > 0 { body(input, output, start..<(start + active)) }
+                    (output + start + active).update(repeating: 0, count: rowLength - active)
+                }
+            }
+        }
+        initialized = cotangent.count
+    }
+}
+
 /// a + b for equal shapes (the residual stream).
 public func add(_ a: Variable, _ b: Variable) -> Variable {
     precondition(a.shape == b.shape, "adding \(a.shape) and \(b.shape)")
@@ -32,13 +62,13 @@ public func multiply(_ a: Variable, _ b: Variable) -> Variable {
         out.withUnsafeMutableBufferPointer { o in for i in 0..<o.count { o[i] *= bs[i] } }
     }
     let av = a.value.scalars, bv = b.value.scalars, n = av.count, shape = a.shape
-    return Tape.record(Tensor(shape: shape, scalars: out), from: [a, b]) { cotangent in
+    return Tape.record(Tensor(shape: shape, scalars: out), from: [a, b]) { cotangent, support in
         let k = cotangent.shape[0]
-        let da = forEachSlice(cotangent, sliceCount: n) { c, r in
-            bv.withUnsafeBufferPointer { bs in for i in 0..<n { r[i] = c[i] * bs[i] } }
+        let da = forEachActiveSlice(cotangent, sliceCount: n, shape: shape, support: support) { c, r, active in
+            bv.withUnsafeBufferPointer { bs in for i in active { r[i] = c[i] * bs[i] } }
         }
-        let db = forEachSlice(cotangent, sliceCount: n) { c, r in
-            av.withUnsafeBufferPointer { xs in for i in 0..<n { r[i] = c[i] * xs[i] } }
+        let db = forEachActiveSlice(cotangent, sliceCount: n, shape: shape, support: support) { c, r, active in
+            av.withUnsafeBufferPointer { xs in for i in active { r[i] = c[i] * xs[i] } }
         }
         return [Tensor(shape: [k] + shape, scalars: da), Tensor(shape: [k] + shape, scalars: db)]
     }
@@ -60,13 +90,13 @@ public func scale(_ x: Variable, by s: Float) -> Variable {
 func pointwise(_ x: Variable, _ f: (Float) -> Float, derivative: @escaping (Float) -> Float) -> Variable {
     var out = x.value.scalars
     out.withUnsafeMutableBufferPointer { o in for i in 0..<o.count { o[i] = f(o[i]) } }
-    let saved = x.value.scalars, n = saved.count
-    return Tape.record(Tensor(shape: x.shape, scalars: out), from: [x]) { cotangent in
+    let saved = x.value.scalars, n = saved.count, shape = x.shape
+    return Tape.record(Tensor(shape: x.shape, scalars: out), from: [x]) { cotangent, support in
         // f'(x) once, then reused for every slice.
         var slope = saved
         slope.withUnsafeMutableBufferPointer { s in for i in 0..<n { s[i] = derivative(s[i]) } }
-        let d = forEachSlice(cotangent, sliceCount: n) { c, r in
-            slope.withUnsafeBufferPointer { s in for i in 0..<n { r[i] = c[i] * s[i] } }
+        let d = forEachActiveSlice(cotangent, sliceCount: n, shape: shape, support: support) { c, r, active in
+            slope.withUnsafeBufferPointer { s in for i in active { r[i] = c[i] * s[i] } }
         }
         return [Tensor(shape: cotangent.shape, scalars: d)]
     }
