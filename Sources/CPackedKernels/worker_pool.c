@@ -4,6 +4,7 @@
 // while after each job, then sleep.
 #include "seqlens_packed_kernels.h"
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
@@ -84,8 +85,11 @@ static void start_workers(void) {
 static int thread_count = 1;
 static pthread_once_t thread_count_once = PTHREAD_ONCE_INIT;
 
+// One thread per online CPU, or SEQLENS_THREADS when set (e.g. to share a machine).
 static void count_threads(void) {
     long online = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *setting = getenv("SEQLENS_THREADS");
+    if (setting != NULL && atol(setting) >= 1) online = atol(setting);
     thread_count = online < 1 ? 1 : online > MAX_WORKERS + 1 ? MAX_WORKERS + 1 : (int)online;
 }
 
