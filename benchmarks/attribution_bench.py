@@ -11,6 +11,10 @@ Every measurement runs in a fresh process, so peak RSS is per case; on the tiny 
 runs 5 times (fresh processes) and the median call is reported, since its calls take milliseconds.
 
     HF_HUB_OFFLINE=1 .venv-ref/bin/python benchmarks/attribution_bench.py [--quick] [--only MODEL:METHOD ...]
+    HF_HUB_OFFLINE=1 .venv-ref/bin/python benchmarks/attribution_bench.py --warm
+
+--warm measures the tiny model as a resident model serves requests (the daemon's case): in one
+process per side, one call to warm up, then the median of 5 calls.
 
 Needs `swift build -c release --product seqlens-bench`, the reference venv and the cached models
 (scripts/fetch-models.sh). The GPT-2-small checkpoint is written to $SEQLENS_CACHE/bench/.
@@ -42,8 +46,9 @@ def make_gpt2_small():
     shutil.copy(os.path.join(tok, "vocab.bpe"), os.path.join(GPT2_SMALL, "merges.txt"))
 
 
-def inseq_case(model_key, method, n_steps):
-    """Runs in a child process: one Inseq attribute() call, timed, with peak RSS."""
+def inseq_case(model_key, method, n_steps, warm=False):
+    """Runs in a child process: one Inseq attribute() call, timed, with peak RSS (warm: one
+    call to warm up, then the median of 5)."""
     import torch, inseq
     from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2TokenizerFast
     torch.set_num_threads(os.cpu_count())
@@ -62,24 +67,40 @@ def inseq_case(model_key, method, n_steps):
     model = inseq.load_model(hf, method, tokenizer=tokenizer)
     kwargs = {"n_steps": n_steps} if method == "integrated_gradients" else {}
     gen = {"max_new_tokens": 20, "min_new_tokens": 20, "do_sample": False}
-    start = time.perf_counter()
-    out = model.attribute(prompt, generation_args=gen, step_scores=["probability"], show_progress=False, **kwargs)
-    seconds = time.perf_counter() - start
+    times = []
+    for _ in range(6 if warm else 1):
+        start = time.perf_counter()
+        out = model.attribute(prompt, generation_args=gen, step_scores=["probability"], show_progress=False, **kwargs)
+        times.append(time.perf_counter() - start)
+    seconds = sorted(times[1:])[2] if warm else times[0]
     steps = out.sequence_attributions[0].attr_pos_end - out.sequence_attributions[0].attr_pos_start
     print(json.dumps({"seconds": seconds, "steps": steps, "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 
 
-def run_inseq(model_key, method, n_steps):
-    out = subprocess.run([sys.executable, __file__, "--inseq-case", model_key, method, str(n_steps)],
+def run_inseq(model_key, method, n_steps, warm=False):
+    out = subprocess.run([sys.executable, __file__, "--inseq-case", model_key, method, str(n_steps)] + (["warm"] if warm else []),
                          check=True, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_seqlens(model_key, method, n_steps):
+def run_seqlens(model_key, method, n_steps, warm=False):
     model = {"smollm2": GGUF, "gpt2-small": GPT2_SMALL, "tiny-gpt2": TINY}[model_key]
+    env = {**os.environ, "SEQLENS_BENCH_PROFILE_LOOPS": "1", "SEQLENS_BENCH_REPEAT": "5"} if warm else None
     out = subprocess.run([BENCH, "attribute", model, method, PROMPTS[model_key], "20", str(n_steps)],
-                         check=True, capture_output=True, text=True).stdout
+                         check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def warm_main():
+    rows = ["| model | method | Inseq s (warm) | SeqLens s (warm) | speed-up |", "|---|---|---|---|---|"]
+    for method, n_steps in (("integrated_gradients", 50), ("saliency", 0), ("dummy", 0)):
+        theirs = run_inseq("tiny-gpt2", method, n_steps, warm=True)
+        ours = run_seqlens("tiny-gpt2", method, n_steps, warm=True)
+        name = method + (f" (n_steps {n_steps})" if n_steps else "") + (" = step scores only" if method == "dummy" else "")
+        row = f"| tiny-gpt2 | {name} | {theirs['seconds']:.4f} | {ours['seconds']:.4f} | {theirs['seconds'] / ours['seconds']:.1f}x |"
+        print(row, flush=True)
+        rows.append(row)
+    print("\n".join(rows))
 
 
 def median_run(run, model_key, method, n_steps, repeats):
@@ -115,6 +136,8 @@ def main():
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--inseq-case":
-        inseq_case(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        inseq_case(sys.argv[2], sys.argv[3], int(sys.argv[4]), warm=len(sys.argv) > 5 and sys.argv[5] == "warm")
+    elif "--warm" in sys.argv:
+        warm_main()
     else:
         main()
