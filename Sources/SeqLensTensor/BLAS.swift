@@ -68,7 +68,17 @@ public enum BLAS {
     static let configuredThreads: Int = {
         openblas_set_num_threads(1)
         _ = blas_thread_shutdown_()
-        return Int(seqlens_parallel_thread_count())
+        let threads = Int(seqlens_parallel_thread_count())
+        // Start the workers, and let OpenBLAS set up each thread's buffers, now: otherwise the
+        // first request pays for both (milliseconds; most of a small model's first call).
+        seqlens_parallel_run(Int32(threads), { _, _ in
+            let size = 64
+            let a = [Float](repeating: 1, count: size * size)
+            var c = [Float](repeating: 0, count: size * size)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(size), Int32(size), Int32(size), 1,
+                        a, Int32(size), a, Int32(size), 0, &c, Int32(size))
+        }, nil)
+        return threads
     }()
 
     /// Applies the threading above now (at model load) rather than at the first product.
