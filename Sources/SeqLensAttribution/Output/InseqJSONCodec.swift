@@ -183,18 +183,12 @@ extension FeatureAttributionOutput {
             return try SafetensorsBlob.decode(text, field: "\(field).\(key)")
         }
         func tensorDictionary(_ key: String) throws(AttributionOutputError) -> [String: AttributionTensor] {
-            guard let entry = attributes[key], !entry.isNull else { return [:] }
-            guard let members = entry.objectValue else {
-                throw .unexpectedStructure(field: "\(field).\(key)", expected: "an object of tensors")
-            }
-            var out: [String: AttributionTensor] = [:]
-            for (name, item) in members {
+            try decodeMembers(attributes[key], field: "\(field).\(key)") { item, path throws(AttributionOutputError) in
                 guard let text = item.stringValue else {
-                    throw .unexpectedStructure(field: "\(field).\(key).\(name)", expected: "a base64 safetensors string")
+                    throw .unexpectedStructure(field: path, expected: "a base64 safetensors string")
                 }
-                out[name] = try SafetensorsBlob.decode(text, field: "\(field).\(key).\(name)")
+                return try SafetensorsBlob.decode(text, field: path)
             }
-            return out
         }
         let source = try tokens("source")
         let target = try tokens("target")
@@ -217,6 +211,18 @@ extension FeatureAttributionOutput {
             sequenceScores: try tensorDictionary("sequence_scores"), attrPosStart: start, attrPosEnd: end, kind: kind)
         try output.validateShapes(field: field)
         return output
+    }
+
+    /// A {name: tensor} object (step or sequence scores); absent or null is empty.
+    private static func decodeMembers(
+        _ entry: JSONValue?, field: String,
+        _ decode: (JSONValue, String) throws(AttributionOutputError) -> AttributionTensor
+    ) throws(AttributionOutputError) -> [String: AttributionTensor] {
+        guard let entry, !entry.isNull else { return [:] }
+        guard let members = entry.objectValue else { throw .unexpectedStructure(field: field, expected: "an object of tensors") }
+        var out: [String: AttributionTensor] = [:]
+        for (name, item) in members { out[name] = try decode(item, "\(field).\(name)") }
+        return out
     }
 
     /// A list of TokenWithId objects.
@@ -252,13 +258,9 @@ extension FeatureAttributionOutput {
             return try NumpyArrayJSON.decode(entry, field: "\(field).\(key)")
         }
         func arrays(_ key: String) throws(AttributionOutputError) -> [String: AttributionTensor] {
-            guard let entry = attributes[key], !entry.isNull else { return [:] }
-            guard let members = entry.objectValue else {
-                throw .unexpectedStructure(field: "\(field).\(key)", expected: "an object of arrays")
+            try decodeMembers(attributes[key], field: "\(field).\(key)") { item, path throws(AttributionOutputError) in
+                try NumpyArrayJSON.decode(item, field: path)
             }
-            var out: [String: AttributionTensor] = [:]
-            for (name, item) in members { out[name] = try NumpyArrayJSON.decode(item, field: "\(field).\(key).\(name)") }
-            return out
         }
         var kind = SequenceOutputKind.granular
         if let className {
