@@ -1,11 +1,13 @@
 // Resident workers for SeqLens's parallel loops (packed one-row products, split GEMMs). A
 // generated token runs a few hundred small products back to back; waking a thread for each
 // through a dispatch queue costs about as much as the product. Workers here spin for a short
-// while after each job, then sleep.
+// while after each job, then sleep; parts are claimed by whichever thread is free, so a job
+// never waits for a worker that is still waking up.
 #include "seqlens_packed_kernels.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <time.h>
 #include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -20,12 +22,16 @@ enum { MAX_WORKERS = 15, SPIN_NANOSECONDS = 200000 };
 typedef struct {
     seqlens_part_function function;
     void *context;
-    int parts, threads;  // participant i runs parts i, i + threads, ...
 } job_t;
 
-static void run_parts(const job_t *job, int participant) {
-    for (int part = participant; part < job->parts; part += job->threads) job->function(job->context, part);
-}
+// Parts are claimed, not assigned: the caller and every awake worker take the next unclaimed
+// part until none is left. A worker still asleep (or descheduled by the hypervisor) then costs
+// nothing: the caller runs its parts. The ticket packs the job's generation (32 bits), its part
+// count and the next unclaimed part (16 bits each), so a claim is one compare-and-swap that
+// fails once the job is over or replaced.
+#define TICKET(generation, parts, next) (((uint64_t)(generation) << 32) | ((uint64_t)(parts) << 16) | (uint64_t)(next))
+#define TICKET_PARTS(ticket) ((int)(((ticket) >> 16) & 0xFFFF))
+#define TICKET_NEXT(ticket) ((int)((ticket) & 0xFFFF))
 
 static struct {
     pthread_once_t once;
@@ -33,11 +39,25 @@ static struct {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     int workers;
-    job_t job;
-    atomic_uint generation;
-    atomic_int finished;
+    job_t job;  // written only while no part of the previous job can still be claimed or running
+    _Atomic uint64_t ticket;
+    atomic_uint generation;  // what sleeping workers wait on
+    atomic_int done;  // parts of the current job finished
 } pool = {PTHREAD_ONCE_INIT, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
 
+/// Claims and runs parts of the current job until none is left.
+static void run_claimed_parts(void) {
+    uint64_t ticket = atomic_load_explicit(&pool.ticket, memory_order_acquire);
+    while (TICKET_NEXT(ticket) < TICKET_PARTS(ticket)) {
+        if (atomic_compare_exchange_weak_explicit(&pool.ticket, &ticket, ticket + 1, memory_order_acq_rel,
+                                                  memory_order_acquire)) {
+            // The claim succeeded, so the job cannot change until this part is counted done.
+            pool.job.function(pool.job.context, TICKET_NEXT(ticket));
+            atomic_fetch_add_explicit(&pool.done, 1, memory_order_release);
+            ticket = atomic_load_explicit(&pool.ticket, memory_order_acquire);
+        }
+    }
+}
 
 static long long nanoseconds(void) {
     struct timespec t;
@@ -46,7 +66,7 @@ static long long nanoseconds(void) {
 }
 
 static void *worker(void *argument) {
-    int index = (int)(size_t)argument;  // parts 1...workers; the caller runs part 0
+    (void)argument;
     unsigned seen = 0;  // workers start before the first job
     for (;;) {
         long long deadline = nanoseconds() + SPIN_NANOSECONDS;
@@ -62,9 +82,7 @@ static void *worker(void *argument) {
             }
         }
         seen = current;
-        job_t job = pool.job;
-        if (index < job.threads) run_parts(&job, index);
-        atomic_fetch_add_explicit(&pool.finished, 1, memory_order_release);
+        run_claimed_parts();
     }
     return NULL;
 }
@@ -105,20 +123,22 @@ void seqlens_parallel_run(int parts, seqlens_part_function function, void *conte
         pthread_once(&pool.once, start_workers);
         if (threads > pool.workers + 1) threads = pool.workers + 1;
     }
-    if (threads <= 1 || pthread_mutex_trylock(&pool.caller) != 0) {
+    if (threads <= 1 || parts > 0xFFFF || pthread_mutex_trylock(&pool.caller) != 0) {
         for (int part = 0; part < parts; part++) function(context, part);
         return;
     }
-    // The job is published before the generation changes, and every worker reports back
-    // before the caller returns, so the next job cannot overwrite one in use.
-    pool.job = (job_t){function, context, parts, threads};
-    atomic_store_explicit(&pool.finished, 0, memory_order_relaxed);
+    // No part of the previous job is claimable or running (the previous caller waited for all
+    // of them), so the job can be rewritten; the release store of the ticket publishes it.
+    pool.job = (job_t){function, context};
+    atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
+    unsigned generation = atomic_load_explicit(&pool.generation, memory_order_relaxed) + 1;
+    atomic_store_explicit(&pool.ticket, TICKET(generation, parts, 0), memory_order_release);
     pthread_mutex_lock(&pool.lock);
-    atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
+    atomic_store_explicit(&pool.generation, generation, memory_order_release);
     pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.lock);
-    run_parts(&pool.job, 0);
-    while (atomic_load_explicit(&pool.finished, memory_order_acquire) < pool.workers) CPU_RELAX();
+    run_claimed_parts();
+    while (atomic_load_explicit(&pool.done, memory_order_acquire) < parts) CPU_RELAX();
     pthread_mutex_unlock(&pool.caller);
 }
 
