@@ -69,8 +69,9 @@ public enum BLAS {
         openblas_set_num_threads(1)
         _ = blas_thread_shutdown_()
         let threads = Int(seqlens_parallel_thread_count())
-        // Start the workers, and let OpenBLAS set up each thread's buffers, now: otherwise the
-        // first request pays for both (milliseconds; most of a small model's first call).
+        // Start the workers and hand out small products, so that OpenBLAS sets up the threads'
+        // buffers now rather than in the first request (milliseconds; most of a small model's
+        // first call). Best effort: a worker still starting may leave both parts to the caller.
         seqlens_parallel_run(Int32(threads), { _, _ in
             let size = 64
             let a = [Float](repeating: 1, count: size * size)

@@ -103,9 +103,6 @@ func pointwise(_ x: Variable, _ f: (Float) -> Float, derivative: @escaping (Floa
     }
 }
 
-private let sqrtTwoOverPi: Float = 0.7978845608028654
-private let geluCubic: Float = 0.044715
-
 /// GELU, tanh approximation (`gelu_new`, `gelu_pytorch_tanh`).
 ///
 /// Written with (1 + tanh u) / 2 = σ(2u): one exponential instead of tanhf, and no cancellation.
