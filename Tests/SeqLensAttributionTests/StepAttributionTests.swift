@@ -142,6 +142,10 @@ struct StepAttributionTests {
                     #expect(throws: Gzip.Failure.self, "\(name) corrupted at \(position)") { _ = try Gzip.decompress(corrupt) }
                 }
             }
+            // A stream that would inflate past its limit stops there.
+            if plain.count > 1 {
+                #expect(throws: Gzip.Failure.self) { _ = try Gzip.decompress([UInt8](compressed), limit: plain.count / 2) }
+            }
             // Truncation fails cleanly.
             #expect(throws: Gzip.Failure.self) { _ = try Gzip.decompress(Array([UInt8](compressed).dropLast(3))) }
         }

@@ -13,16 +13,20 @@ enum Gzip {
     }
 
     /// The decompressed content of every member of a gzip stream, CRC and length checked.
-    static func decompress(_ bytes: [UInt8]) throws(Failure) -> [UInt8] {
+    /// - Parameter limit: the most bytes to produce; more is an error (a stream that inflates
+    ///   past what its array can hold is corrupt or hostile).
+    static func decompress(_ bytes: [UInt8], limit: Int = Int.max) throws(Failure) -> [UInt8] {
         var output: [UInt8] = []
         var offset = 0
         repeat {
-            offset = try decompressMember(bytes, from: offset, into: &output)
+            offset = try decompressMember(bytes, from: offset, into: &output, limit: limit)
         } while offset < bytes.count && isGzip(bytes[offset...])
         return output
     }
 
-    private static func decompressMember(_ bytes: [UInt8], from start: Int, into output: inout [UInt8]) throws(Failure) -> Int {
+    private static func decompressMember(
+        _ bytes: [UInt8], from start: Int, into output: inout [UInt8], limit: Int
+    ) throws(Failure) -> Int {
         guard bytes.count - start >= 18, isGzip(bytes[start...]) else { throw Failure(reason: "not a gzip stream") }
         guard bytes[start + 2] == 8 else { throw Failure(reason: "compression method \(bytes[start + 2]) is not DEFLATE") }
         let flags = bytes[start + 3]
@@ -42,7 +46,8 @@ enum Gzip {
         guard offset <= bytes.count else { throw Failure(reason: "header runs past the end") }
         let memberStart = output.count
         var reader = BitReader(bytes: bytes, offset: offset)
-        try inflate(&reader, into: &output)
+        try inflate(&reader, into: &output, limit: limit)
+        guard output.count <= limit else { throw Failure(reason: "inflates to more than \(limit) bytes") }
         var end = reader.alignedOffset
         guard end + 8 <= bytes.count else { throw Failure(reason: "missing the CRC and length trailer") }
         func word(_ at: Int) -> UInt32 {
@@ -57,9 +62,10 @@ enum Gzip {
     }
 
     /// Decodes a raw DEFLATE stream.
-    static func inflate(_ reader: inout BitReader, into output: inout [UInt8]) throws(Failure) {
+    static func inflate(_ reader: inout BitReader, into output: inout [UInt8], limit: Int = Int.max) throws(Failure) {
         var isLast = false
         while !isLast {
+            guard output.count <= limit else { throw Failure(reason: "inflates to more than \(limit) bytes") }
             isLast = try reader.bits(1) == 1
             switch try reader.bits(2) {
             case 0:
@@ -69,10 +75,10 @@ enum Gzip {
                 guard length == ~complement & 0xFFFF else { throw Failure(reason: "stored block length check failed") }
                 try reader.copyBytes(length, into: &output)
             case 1:
-                try inflateBlock(&reader, literals: .fixedLiterals, distances: .fixedDistances, into: &output)
+                try inflateBlock(&reader, literals: .fixedLiterals, distances: .fixedDistances, into: &output, limit: limit)
             case 2:
                 let (literals, distances) = try readDynamicTables(&reader)
-                try inflateBlock(&reader, literals: literals, distances: distances, into: &output)
+                try inflateBlock(&reader, literals: literals, distances: distances, into: &output, limit: limit)
             default:
                 throw Failure(reason: "reserved block type")
             }
@@ -87,9 +93,11 @@ enum Gzip {
     private static let codeLengthOrder = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15]
 
     private static func inflateBlock(
-        _ reader: inout BitReader, literals: HuffmanTable, distances: HuffmanTable, into output: inout [UInt8]
+        _ reader: inout BitReader, literals: HuffmanTable, distances: HuffmanTable, into output: inout [UInt8],
+        limit: Int
     ) throws(Failure) {
         while true {
+            guard output.count <= limit else { throw Failure(reason: "inflates to more than \(limit) bytes") }
             let symbol = try literals.decode(&reader)
             if symbol < 256 {
                 output.append(UInt8(symbol))

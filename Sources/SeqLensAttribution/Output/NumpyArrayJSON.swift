@@ -75,20 +75,20 @@ enum NumpyArrayJSON {
             throw .unexpectedStructure(field: "\(field).__ndarray__", expected: "\"b64:...\" or \"b64.gz:...\"")
         }
         guard let data = Data(base64Encoded: String(encoded)) else { throw .invalidBase64(field: field) }
-        var bytes = [UInt8](data)
-        if compressed {
-            do {
-                bytes = try Gzip.decompress(bytes)
-            } catch {
-                throw .invalidGzip(field: field, reason: error.reason)
-            }
-        }
         let width: Int
         switch dtype {
         case "float32", "int32": width = 4
         case "float16": width = 2
         case "float64", "int64": width = 8
         default: throw .unsupportedDType(field: field, dtype: dtype)
+        }
+        var bytes = [UInt8](data)
+        if compressed {
+            do {
+                bytes = try Gzip.decompress(bytes, limit: count * width)
+            } catch {
+                throw .invalidGzip(field: field, reason: error.reason)
+            }
         }
         guard bytes.count == count * width else {
             throw .shapeMismatch("\(field): \(bytes.count) bytes for \(count) \(dtype) values")
