@@ -42,6 +42,9 @@ public final class Tape {
     private var inputs: [[Int]] = []
     private var pullbacks: [SupportAwarePullback?] = []
     private var shapes: [[Int]] = []
+    /// Whether each node's op maps every position to itself, so that its inputs' cotangents
+    /// vanish wherever its output's does (see `RowSupport.starts`).
+    private var preservesRows: [Bool] = []
 
     public init() {}
 
@@ -50,32 +53,41 @@ public final class Tape {
 
     /// A leaf to differentiate with respect to.
     public func variable(_ value: Tensor) -> Variable {
-        append(value, inputs: [], pullback: nil)
+        append(value, inputs: [], preservesRows: true, pullback: nil)
     }
 
     /// Records `value` as computed from `operands` by an op whose pullback is given. Called by
     /// ops; returns a constant when no operand is on a tape.
+    /// - Parameter preservesRows: true when output position t depends on input position t only
+    ///   (for (B, T, ...) values): projections, norms, elementwise ops. False, the safe default,
+    ///   for ops that mix positions, such as attention.
     public static func record(
-        _ value: Tensor, from operands: [Variable], pullback: @escaping Pullback
+        _ value: Tensor, from operands: [Variable], preservesRows: Bool = false, pullback: @escaping Pullback
     ) -> Variable {
-        record(value, from: operands, supportAwarePullback: { cotangent, _ in pullback(cotangent) })
+        record(value, from: operands, preservesRows: preservesRows,
+               supportAwarePullback: { cotangent, _ in pullback(cotangent) })
     }
 
-    /// Records an op whose pullback can use the row support of the backward pass.
+    /// Records an op whose pullback can use the row support of its output's cotangent.
     public static func record(
-        _ value: Tensor, from operands: [Variable], supportAwarePullback pullback: @escaping SupportAwarePullback
+        _ value: Tensor, from operands: [Variable], preservesRows: Bool = false,
+        supportAwarePullback pullback: @escaping SupportAwarePullback
     ) -> Variable {
         guard let tape = operands.first(where: { $0.isTracked })?.tape else {
             return Variable(constant: value)
         }
-        return tape.append(value, inputs: operands.map { $0.tape === tape ? $0.node : -1 }, pullback: pullback)
+        return tape.append(value, inputs: operands.map { $0.tape === tape ? $0.node : -1 },
+                           preservesRows: preservesRows, pullback: pullback)
     }
 
-    private func append(_ value: Tensor, inputs operandNodes: [Int], pullback: SupportAwarePullback?) -> Variable {
+    private func append(
+        _ value: Tensor, inputs operandNodes: [Int], preservesRows rowwise: Bool, pullback: SupportAwarePullback?
+    ) -> Variable {
         let node = pullbacks.count
         inputs.append(operandNodes)
         pullbacks.append(pullback)
         shapes.append(value.shape)
+        preservesRows.append(rowwise)
         return Variable(value: value, node: node, tape: self)
     }
 
@@ -86,15 +98,19 @@ public final class Tape {
     ///   - seeds: pairs of a recorded variable and its cotangent, shaped `[K] + variable.shape`
     ///     with the same K throughout.
     ///   - targets: variables whose cotangents to return (`[K] + shape`, zeros if unreached).
-    ///   - support: which rows of each slice can be nonzero; ops may skip the others.
+    ///   - support: which rows of each seed's slices can be nonzero; ops may skip the others.
+    ///     The tape narrows it per node: below an op that mixes positions, rows before `starts`
+    ///     can be nonzero too.
     public func gradients(seeds: [(Variable, Tensor)], wrt targets: [Variable], support: RowSupport? = nil) -> [Tensor] {
         precondition(!seeds.isEmpty, "no seed cotangent")
         let leading = seeds[0].1.shape[0]
         var cotangents = [Tensor?](repeating: nil, count: pullbacks.count)
+        var supports = [RowSupport?](repeating: nil, count: pullbacks.count)
         for (variable, seed) in seeds {
             precondition(variable.tape === self, "seed variable is not on this tape")
             precondition(seed.shape == [leading] + shapes[variable.node],
                          "seed shape \(seed.shape) does not match [\(leading)] + \(shapes[variable.node])")
+            supports[variable.node] = cotangents[variable.node] == nil ? support : support?.union(supports[variable.node])
             cotangents[variable.node] = cotangents[variable.node].map { $0 + seed } ?? seed
         }
         let wanted = Set(targets.map { $0.node })
@@ -103,16 +119,20 @@ public final class Tape {
         while node >= max(lowest, 0) {
             defer { node -= 1 }
             guard let pullback = pullbacks[node], let cotangent = cotangents[node] else { continue }
-            let inputCotangents = pullback(cotangent, support)
+            let nodeSupport = supports[node]
+            let inputCotangents = pullback(cotangent, nodeSupport)
             if !wanted.contains(node) { cotangents[node] = nil }
+            let inputSupport = preservesRows[node] ? nodeSupport : nodeSupport?.fromFirstPosition
             for (input, inputCotangent) in zip(inputs[node], inputCotangents) {
                 guard input >= 0, let inputCotangent else { continue }
                 // In place: the stored cotangent is usually uniquely owned (copy-on-write
                 // copies it otherwise), which saves a tensor-sized allocation per residual add.
                 if cotangents[input] == nil {
                     cotangents[input] = inputCotangent
+                    supports[input] = inputSupport
                 } else {
                     cotangents[input]!.add(inputCotangent)
+                    supports[input] = inputSupport?.union(supports[input])
                 }
             }
         }
@@ -128,15 +148,35 @@ public final class Tape {
 /// Attribution seeds slice k at position p_k − 1 of a causal model: through every op, the
 /// cotangent rows of positions ≥ p_k stay exactly zero. Activations shaped (B, T, ...) with
 /// T = `positions` then need only their first `lengths[k]` positions computed for slice k.
+/// Above the first op that mixes positions (the top block's attention, going backwards), only
+/// the seeded row itself is nonzero: positions before `starts[k]` are zero as well.
 public struct RowSupport: Sendable, Equatable {
     /// The length T of the position axis (axis 1 of (B, T, ...) activations).
     public let positions: Int
     /// Per cotangent slice, how many leading positions can be nonzero.
     public let lengths: [Int]
+    /// Per cotangent slice, the first position that can be nonzero.
+    public let starts: [Int]
 
-    public init(positions: Int, lengths: [Int]) {
+    public init(positions: Int, lengths: [Int], starts: [Int]? = nil) {
+        precondition(starts == nil || starts!.count == lengths.count, "\(starts!.count) starts for \(lengths.count) slices")
         self.positions = positions
-        self.lengths = lengths.map { min(max($0, 0), positions) }
+        let lengths = lengths.map { min(max($0, 0), positions) }
+        self.lengths = lengths
+        self.starts = starts.map { zip($0, lengths).map { min(max($0, 0), $1) } } ?? lengths.map { _ in 0 }
+    }
+
+    /// Slice k's rows that can be nonzero.
+    public func rows(_ slice: Int) -> Range<Int> { starts[slice]..<lengths[slice] }
+
+    /// The same lengths from position 0: what an op that mixes positions passes to its inputs.
+    var fromFirstPosition: RowSupport { RowSupport(positions: positions, lengths: lengths) }
+
+    /// Rows that either support allows (nil, no support, allows every row).
+    func union(_ other: RowSupport?) -> RowSupport? {
+        guard let other, other.positions == positions, other.lengths.count == lengths.count else { return nil }
+        return RowSupport(positions: positions, lengths: zip(lengths, other.lengths).map { max($0, $1) },
+                          starts: zip(starts, other.starts).map { min($0, $1) })
     }
 
     /// The support for an activation of `shape` under `slices` cotangents, when it applies.

@@ -213,4 +213,62 @@ struct RowSupportTests {
         #expect(worst < 1e-6)
         #expect(full.scalars.contains { $0 != 0 })
     }
+
+    /// Two pre-norm blocks: above the top attention only the seeded row carries a cotangent
+    /// (`starts`), below it every earlier row does. Marking attention as row-preserving, or
+    /// dropping a row the top block needs, makes the two backwards differ.
+    @Test func seededRowBackwardEqualsFullBackward() {
+        var random = TestRandom(seed: 5)
+        let b = 2, t = 6, c = 8, heads = 2
+        let x = random.tensor([b, t, c])
+        let gamma = random.tensor([c]), beta = random.tensor([c])
+        let blocks = (0..<2).map { _ in (qkv: random.tensor([c, 3 * c]), out: random.tensor([c, c]),
+                                         up: random.tensor([2 * c, c]), gate: random.tensor([2 * c, c]), down: random.tensor([c, 2 * c])) }
+        let lengths = [4, 6, 1, 2]
+        var tops: [Variable] = []
+        func forward(_ tape: Tape) -> (Variable, Variable) {
+            let input = tape.variable(x)
+            var h = input
+            for block in blocks {
+                let normed = layerNorm(h, gamma: gamma, beta: beta, epsilon: 1e-5)
+                let qkv = Linear(weight: block.qkv, bias: nil, transposed: false)(normed)
+                let a = causalAttention(query: columns(qkv, 0..<c), key: columns(qkv, c..<(2 * c)), value: columns(qkv, (2 * c)..<(3 * c)),
+                                        queryHeads: heads, keyValueHeads: heads, offset: 0, scale: 0.5)
+                h = add(h, Linear(weight: block.out, bias: nil, transposed: false)(a.output))
+                let m = rmsNorm(h, gamma: gamma, epsilon: 1e-5)
+                let up = Linear(weight: block.up, bias: nil, transposed: true)(m)
+                let gated = multiply(silu(Linear(weight: block.gate, bias: nil, transposed: true)(m)), up)
+                h = add(h, scale(Linear(weight: block.down, bias: nil, transposed: true)(gated), by: 0.5))
+            }
+            tops.append(h)
+            return (input, layerNorm(h, gamma: gamma, beta: beta, epsilon: 1e-5))
+        }
+        var seed = Tensor(zeros: [lengths.count, b, t, c])
+        for (k, length) in lengths.enumerated() {
+            for batch in 0..<b { for j in 0..<c { seed.scalars[((k * b + batch) * t + length - 1) * c + j] = random.next() } }
+        }
+        let fullTape = Tape(), supportedTape = Tape()
+        let (fullInput, fullOutput) = forward(fullTape)
+        let (supportedInput, supportedOutput) = forward(supportedTape)
+        let full = fullTape.gradients(seeds: [(fullOutput, seed)], wrt: [fullInput, tops[0]])
+        let support = RowSupport(positions: t, lengths: lengths, starts: lengths.map { $0 - 1 })
+        let supported = supportedTape.gradients(seeds: [(supportedOutput, seed)], wrt: [supportedInput, tops[1]], support: support)
+        for (f, s) in zip(full, supported) {
+            let worst = zip(f.scalars, s.scalars).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst < 1e-6)
+        }
+        // The input's gradient reaches rows before the seeded one; the residual above the top
+        // block does not.
+        let rowNorms = { (g: Tensor, k: Int, row: Int) in (0..<c).map { abs(g.scalars[((k * b) * t + row) * c + $0]) }.reduce(0, +) }
+        #expect(rowNorms(full[0], 0, 0) > 0 && rowNorms(full[1], 0, 3) > 0 && rowNorms(full[1], 0, 2) == 0)
+    }
+
+    @Test func unionKeepsEveryRowEitherAllows() {
+        let a = RowSupport(positions: 8, lengths: [3, 8], starts: [2, 7])
+        let b = RowSupport(positions: 8, lengths: [5, 1], starts: [4, 0])
+        let u = a.union(b)!
+        #expect(u.lengths == [5, 8] && u.starts == [2, 0])
+        #expect(u.rows(0) == 2..<5 && a.fromFirstPosition.starts == [0, 0])
+        #expect(a.union(nil) == nil)
+    }
 }

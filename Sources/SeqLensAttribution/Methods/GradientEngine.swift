@@ -103,8 +103,9 @@ struct GradientEngine {
                 }
             }
         }
-        // Causality: slice k's cotangents vanish at positions ≥ its step's position.
-        let support = RowSupport(positions: t, lengths: steps.map(\.position))
+        // Causality: slice k's cotangents vanish at positions ≥ its step's position; until an
+        // op mixes positions, only the seeded row position − 1 is nonzero.
+        let support = RowSupport(positions: t, lengths: steps.map(\.position), starts: steps.map { $0.position - 1 })
         let gradients = tape.gradients(seeds: [(hidden, Tensor(shape: [k, b, t, c], scalars: seed))], wrt: [leaf],
                                        support: support)[0]
         return Result(gradients: gradients, input: leaf.value, values: values)

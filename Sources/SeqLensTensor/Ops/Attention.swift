@@ -82,7 +82,8 @@ public func causalAttention(
     let queryShape = query.shape, keyShape = key.shape
     let output = Tape.record(Tensor(shape: query.shape, scalars: out), from: [query, key, value]) { cotangent, support in
         let slices = cotangent.shape[0]
-        // Queries (and so keys) past a slice's support have zero cotangent: skip them.
+        // Queries outside a slice's support have zero cotangent, and so do the keys past it:
+        // skip them.
         let truncates = offset == 0 && (support?.applies(to: queryShape, slices: slices) ?? false)
         var dq = [Float](repeating: 0, count: slices * qv.count)
         var dk = [Float](repeating: 0, count: slices * kv.count)
@@ -105,16 +106,18 @@ public func causalAttention(
                     defer { dP.deallocate() }
                     for unit in units {
                         let slice = unit / b, batch = unit % b
-                        // m query rows and n keys take part (all of them without a support).
-                        let m = truncates ? support!.lengths[slice] : t
-                        let n = truncates ? m : s
-                        if m == 0 { continue }
+                        // Query rows first..<first + m and keys 0..<n take part (all of them
+                        // without a support): a query sees no key after its own position.
+                        let first = truncates ? support!.starts[slice] : 0
+                        let n = truncates ? support!.lengths[slice] : s
+                        let m = truncates ? n - first : t
+                        if m <= 0 { continue }
                         for h in 0..<hq {
                             let kvh = h / group
-                            let qOffset = batch * t * qStride + h * d
+                            let qOffset = (batch * t + first) * qStride + h * d
                             let kvOffset = batch * s * kvStride + kvh * d
                             let dOh = dO.pointer + slice * qv.count + qOffset
-                            let ph = p.pointer + (batch * hq + h) * t * s
+                            let ph = p.pointer + ((batch * hq + h) * t + first) * s
                             // dV += Pᵀ dO   (S, D)
                             BLAS.gemm(transposeA: true, transposeB: false, m: n, n: d, k: m,
                                       a: ph, lda: s, b: dOh, ldb: qStride, beta: 1,

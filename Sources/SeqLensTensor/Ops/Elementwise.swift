@@ -20,8 +20,8 @@ func forEachSlice(
 }
 
 /// Like `forEachSlice`, but under a row support `body` sees only each slice's active elements
-/// (offsets within the slice: per batch row, the first `length` positions); the others have zero
-/// cotangent and are set to zero.
+/// (offsets within the slice: per batch row, the positions of `support.rows`); the others have
+/// zero cotangent and are set to zero.
 @inline(__always)
 func forEachActiveSlice(
     _ cotangent: Tensor, sliceCount size: Int, shape: [Int], support: RowSupport?,
@@ -38,10 +38,12 @@ func forEachActiveSlice(
                     continue
                 }
                 let batches = shape[0], rowLength = size / batches, width = rowLength / shape[1]
+                let rows = support.rows(slice)
                 for batch in 0..<batches {
-                    let start = batch * rowLength, active = support.lengths[slice] * width
-                    if active > 0 { body(input, output, start..<(start + active)) }
-                    (output + start + active).update(repeating: 0, count: rowLength - active)
+                    let start = batch * rowLength + rows.lowerBound * width, end = batch * rowLength + rows.upperBound * width
+                    (output + batch * rowLength).update(repeating: 0, count: start - batch * rowLength)
+                    if end > start { body(input, output, start..<end) }
+                    (output + end).update(repeating: 0, count: (batch + 1) * rowLength - end)
                 }
             }
         }
@@ -52,7 +54,7 @@ func forEachActiveSlice(
 /// a + b for equal shapes (the residual stream).
 public func add(_ a: Variable, _ b: Variable) -> Variable {
     precondition(a.shape == b.shape, "adding \(a.shape) and \(b.shape)")
-    return Tape.record(a.value + b.value, from: [a, b]) { cotangent in [cotangent, cotangent] }
+    return Tape.record(a.value + b.value, from: [a, b], preservesRows: true) { cotangent in [cotangent, cotangent] }
 }
 
 /// a ⊙ b for equal shapes (SwiGLU's gate).
@@ -63,7 +65,7 @@ public func multiply(_ a: Variable, _ b: Variable) -> Variable {
         out.withUnsafeMutableBufferPointer { o in for i in 0..<o.count { o[i] *= bs[i] } }
     }
     let av = a.value.scalars, bv = b.value.scalars, n = av.count, shape = a.shape
-    return Tape.record(Tensor(shape: shape, scalars: out), from: [a, b]) { cotangent, support in
+    return Tape.record(Tensor(shape: shape, scalars: out), from: [a, b], preservesRows: true) { cotangent, support in
         let k = cotangent.shape[0]
         let da = forEachActiveSlice(cotangent, sliceCount: n, shape: shape, support: support) { c, r, active in
             bv.withUnsafeBufferPointer { bs in for i in active { r[i] = c[i] * bs[i] } }
@@ -79,7 +81,7 @@ public func multiply(_ a: Variable, _ b: Variable) -> Variable {
 public func scale(_ x: Variable, by s: Float) -> Variable {
     var out = x.value.scalars
     out.withUnsafeMutableBufferPointer { o in for i in 0..<o.count { o[i] *= s } }
-    return Tape.record(Tensor(shape: x.shape, scalars: out), from: [x]) { cotangent in
+    return Tape.record(Tensor(shape: x.shape, scalars: out), from: [x], preservesRows: true) { cotangent in
         var d = cotangent
         d.scalars.withUnsafeMutableBufferPointer { o in for i in 0..<o.count { o[i] *= s } }
         return [d]
@@ -92,7 +94,7 @@ func pointwise(_ x: Variable, _ f: (Float) -> Float, derivative: @escaping (Floa
     var out = x.value.scalars
     out.withUnsafeMutableBufferPointer { o in for i in 0..<o.count { o[i] = f(o[i]) } }
     let saved = x.value.scalars, n = saved.count, shape = x.shape
-    return Tape.record(Tensor(shape: x.shape, scalars: out), from: [x]) { cotangent, support in
+    return Tape.record(Tensor(shape: x.shape, scalars: out), from: [x], preservesRows: true) { cotangent, support in
         // f'(x) once, then reused for every slice.
         var slope = saved
         slope.withUnsafeMutableBufferPointer { s in for i in 0..<n { s[i] = derivative(s[i]) } }
@@ -123,7 +125,7 @@ func bufferPointwise(
         saved.withUnsafeBufferPointer { f($0.baseAddress!, o.baseAddress!, n) }
         initialized = n
     }
-    return Tape.record(Tensor(shape: shape, scalars: out), from: [x]) { cotangent, support in
+    return Tape.record(Tensor(shape: shape, scalars: out), from: [x], preservesRows: true) { cotangent, support in
         let slope = [Float](unsafeUninitializedCapacity: n) { s, initialized in
             saved.withUnsafeBufferPointer { derivative($0.baseAddress!, s.baseAddress!, n) }
             initialized = n

@@ -27,7 +27,7 @@ public func columns(_ x: Variable, _ range: Range<Int>) -> Variable {
         }
     }
     let inShape = x.shape
-    return Tape.record(Tensor(shape: Array(x.shape.dropLast()) + [w], scalars: out), from: [x]) { cotangent in
+    return Tape.record(Tensor(shape: Array(x.shape.dropLast()) + [w], scalars: out), from: [x], preservesRows: x.shape.count >= 3) { cotangent in
         let cotRows = cotangent.count / w
         var d = [Float](repeating: 0, count: cotRows * n)
         cotangent.scalars.withUnsafeBufferPointer { c in
@@ -74,7 +74,9 @@ public func selectRows(_ x: Variable, _ indices: [Int]) -> Variable {
 /// Same values, new shape of equal count.
 public func reshape(_ x: Variable, _ shape: [Int]) -> Variable {
     let inShape = x.shape
-    return Tape.record(x.value.reshaped(shape), from: [x]) { cotangent in
+    // Rows stay rows while the (B, T) axes in front stay.
+    let keepsRows = inShape.count >= 2 && shape.count >= 2 && inShape.prefix(2) == shape.prefix(2)
+    return Tape.record(x.value.reshaped(shape), from: [x], preservesRows: keepsRows) { cotangent in
         [cotangent.reshaped([cotangent.shape[0]] + inShape)]
     }
 }

@@ -60,7 +60,7 @@ public struct Linear: Sendable {
             }
         }
         let outShape = Array(x.shape.dropLast()) + [outSize]
-        return Tape.record(Tensor(shape: outShape, scalars: out), from: [x]) { cotangent, support in
+        return Tape.record(Tensor(shape: outShape, scalars: out), from: [x], preservesRows: true) { cotangent, support in
             let slices = cotangent.shape[0]
             let dx = [Float](unsafeUninitializedCapacity: slices * rows * inSize) { d, initialized in
                 initialized = slices * rows * inSize
@@ -79,7 +79,7 @@ public struct Linear: Sendable {
                         // Gather the rows that can be nonzero, multiply once, scatter back; the
                         // other rows are zero.
                         let b = inShape[0], t = inShape[1]
-                        let active = support.lengths.reduce(0) { $0 + $1 * b }
+                        let active = (0..<slices).reduce(0) { $0 + support.rows($1).count * b }
                         let gathered = UnsafeMutablePointer<Float>.allocate(capacity: active * outSize)
                         let result = UnsafeMutablePointer<Float>.allocate(capacity: active * inSize)
                         defer {
@@ -88,22 +88,23 @@ public struct Linear: Sendable {
                         }
                         var row = 0
                         for s in 0..<slices {
-                            let length = support.lengths[s]
-                            for batch in 0..<b where length > 0 {
-                                let source = dy.baseAddress! + ((s * b + batch) * t) * outSize
-                                (gathered + row * outSize).update(from: source, count: length * outSize)
-                                row += length
+                            let rows = support.rows(s)
+                            for batch in 0..<b where !rows.isEmpty {
+                                let source = dy.baseAddress! + ((s * b + batch) * t + rows.lowerBound) * outSize
+                                (gathered + row * outSize).update(from: source, count: rows.count * outSize)
+                                row += rows.count
                             }
                         }
                         product(active, gathered, result)
                         row = 0
                         for s in 0..<slices {
-                            let length = support.lengths[s]
+                            let rows = support.rows(s)
                             for batch in 0..<b {
                                 let target = d.baseAddress! + ((s * b + batch) * t) * inSize
-                                target.update(from: result + row * inSize, count: length * inSize)
-                                (target + length * inSize).update(repeating: 0, count: (t - length) * inSize)
-                                row += length
+                                target.update(repeating: 0, count: rows.lowerBound * inSize)
+                                (target + rows.lowerBound * inSize).update(from: result + row * inSize, count: rows.count * inSize)
+                                (target + rows.upperBound * inSize).update(repeating: 0, count: (t - rows.upperBound) * inSize)
+                                row += rows.count
                             }
                         }
                     }

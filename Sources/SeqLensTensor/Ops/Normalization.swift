@@ -43,7 +43,7 @@ public func layerNorm(_ x: Variable, gamma: Tensor, beta: Tensor?, epsilon: Floa
         }
     }
     let shape = x.shape
-    return Tape.record(Tensor(shape: x.shape, scalars: out), from: [x]) { cotangent, support in
+    return Tape.record(Tensor(shape: x.shape, scalars: out), from: [x], preservesRows: true) { cotangent, support in
         [normalizationBackward(cotangent, normalized: normalized, reciprocalStd: reciprocalStd,
                                gamma: gamma, width: c, centred: true,
                                support: support?.applies(to: shape, slices: cotangent.shape[0]) == true ? support : nil)]
@@ -79,7 +79,7 @@ public func rmsNorm(_ x: Variable, gamma: Tensor, epsilon: Float) -> Variable {
         }
     }
     let shape = x.shape
-    return Tape.record(Tensor(shape: x.shape, scalars: out), from: [x]) { cotangent, support in
+    return Tape.record(Tensor(shape: x.shape, scalars: out), from: [x], preservesRows: true) { cotangent, support in
         [normalizationBackward(cotangent, normalized: normalized, reciprocalStd: reciprocalRMS,
                                gamma: gamma, width: c, centred: false,
                                support: support?.applies(to: shape, slices: cotangent.shape[0]) == true ? support : nil)]
@@ -107,7 +107,7 @@ private func normalizationBackward(
                     for slice in 0..<k {
                         for r in 0..<rows {
                             let row = slice * rows + r
-                            if let support, r % support.positions >= support.lengths[slice] {
+                            if let support, !support.rows(slice).contains(r % support.positions) {
                                 (d + row * c).update(repeating: 0, count: c)
                             } else {
                                 active.append(row)

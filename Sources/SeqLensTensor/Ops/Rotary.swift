@@ -65,7 +65,7 @@ public struct RotaryEmbedding: Sendable {
             out.withUnsafeMutableBufferPointer { o in rotate(xs.baseAddress!, o.baseAddress!, sign: 1) }
         }
         let size = x.value.count
-        return Tape.record(Tensor(shape: x.shape, scalars: out), from: [x]) { cotangent in
+        return Tape.record(Tensor(shape: x.shape, scalars: out), from: [x], preservesRows: true) { cotangent in
             let d = forEachSlice(cotangent, sliceCount: size) { dy, dx in rotate(dy, dx, sign: -1) }
             return [Tensor(shape: cotangent.shape, scalars: d)]
         }

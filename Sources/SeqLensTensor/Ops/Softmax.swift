@@ -28,7 +28,7 @@ public func softmax(_ x: Variable) -> Variable {
         for r in 0..<(o.count / n) { softmaxRow(o.baseAddress! + r * n, width: n) }
     }
     let probabilities = out
-    return Tape.record(Tensor(shape: x.shape, scalars: out), from: [x]) { cotangent in
+    return Tape.record(Tensor(shape: x.shape, scalars: out), from: [x], preservesRows: x.shape.count >= 3) { cotangent in
         // dx = p ⊙ (dy − Σ p·dy), per row.
         let size = probabilities.count
         let d = forEachSlice(cotangent, sliceCount: size) { dy, dx in
@@ -67,7 +67,7 @@ public func logSoftmax(_ x: Variable) -> Variable {
         }
     }
     let saved = probabilities
-    return Tape.record(Tensor(shape: x.shape, scalars: out), from: [x]) { cotangent in
+    return Tape.record(Tensor(shape: x.shape, scalars: out), from: [x], preservesRows: x.shape.count >= 3) { cotangent in
         // dx = dy − p · Σ dy, per row.
         let size = saved.count
         let d = forEachSlice(cotangent, sliceCount: size) { dy, dx in
