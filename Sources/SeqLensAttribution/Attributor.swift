@@ -173,24 +173,9 @@ public struct Attributor {
             }
         }
 
-        var stepScores: [String: [Float]] = [:]
-        if !request.stepScores.isEmpty {
-            // One forward serves every step score. As a step score, a contrastive function reads
-            // the contrastive context's prediction.
-            let scoreSteps = steps(forcingContrastContext: true)
-            let logits: Tensor
-            if let kept = Self.generationLogits(generation, ids: ids, start: start, end: end) {
-                logits = kept
-            } else {
-                let engine = GradientEngine(transformer: transformer, function: .probability, options: request.functionOptions)
-                logits = engine.stepLogits(.embeddings(embeddings), steps: scoreSteps)
-            }
-            for function in request.stepScores {
-                stepScores[function.rawValue] = try GradientEngine.values(
-                    of: function, logits: logits, steps: scoreSteps, options: request.functionOptions)[0]
-            }
-        }
         var attributions: AttributionTensor?
+        var deltas: [Float]?
+        var inputLogits: Tensor?
         if request.method != .dummy {
             var engine = GradientEngine(transformer: transformer, function: request.attributedFunction,
                                         options: request.functionOptions)
@@ -208,8 +193,29 @@ public struct Attributor {
                 ? transformer.embed([baselineIds(Array(ids.prefix(end)), includeEOS: request.includeEOSBaseline)]) : nil
             let output = try runner.run(input: embeddings, baseline: baseline, steps: attributedSteps)
             attributions = Self.inseqLayout(output.attributions, start: start, end: end)
-            if let deltas = output.deltas { stepScores["deltas"] = deltas }
+            deltas = output.deltas
+            inputLogits = output.inputLogits
         }
+        var stepScores: [String: [Float]] = [:]
+        if !request.stepScores.isEmpty {
+            // One forward serves every step score. As a step score, a contrastive function reads
+            // the contrastive context's prediction.
+            let scoreSteps = steps(forcingContrastContext: true)
+            let logits: Tensor
+            if let kept = Self.generationLogits(generation, ids: ids, start: start, end: end) {
+                logits = kept
+            } else if let inputLogits {
+                logits = inputLogits  // the same rows of the same forward
+            } else {
+                let engine = GradientEngine(transformer: transformer, function: .probability, options: request.functionOptions)
+                logits = engine.stepLogits(.embeddings(embeddings), steps: scoreSteps)
+            }
+            for function in request.stepScores {
+                stepScores[function.rawValue] = try GradientEngine.values(
+                    of: function, logits: logits, steps: scoreSteps, options: request.functionOptions)[0]
+            }
+        }
+        if let deltas { stepScores["deltas"] = deltas }
         let sequence = FeatureAttributionSequenceOutput(
             source: source, target: tokens, sourceAttributions: nil, targetAttributions: attributions,
             stepScores: stepScores.mapValues { AttributionTensor(shape: [$0.count], values: $0) },

@@ -41,6 +41,8 @@ struct GradientEngine {
         let input: Tensor
         /// values[b][k]: the attributed function's value.
         let values: [[Float]]
+        /// (B·K, V): the logits each step's function read, variant by variant.
+        let logits: Tensor
     }
 
     func run(_ input: GradientInput, steps: [AttributedStep]) throws -> Result {
@@ -108,7 +110,7 @@ struct GradientEngine {
         let support = RowSupport(positions: t, lengths: steps.map(\.position), starts: steps.map { $0.position - 1 })
         let gradients = tape.gradients(seeds: [(hidden, Tensor(shape: [k, b, t, c], scalars: seed))], wrt: [leaf],
                                        support: support)[0]
-        return Result(gradients: gradients, input: leaf.value, values: values)
+        return Result(gradients: gradients, input: leaf.value, values: values, logits: logits.value)
     }
 
     /// The values of the step function for each variant, without gradients (forward only).

@@ -18,6 +18,9 @@ struct MethodRunner {
         let attributions: Tensor
         /// Convergence deltas per step, when asked for.
         let deltas: [Float]?
+        /// (K, V) the logits of each step on the unmodified input, when a pass computed them
+        /// (the step scores then need no forward of their own).
+        var inputLogits: Tensor? = nil
     }
 
     /// - Parameters:
@@ -28,28 +31,33 @@ struct MethodRunner {
         case .dummy:
             throw AttributionError.invalidArgument("the dummy method computes no attributions")
         case .saliency:
-            let g = try engine.run(.embeddings(input), steps: steps).gradients
-            return Output(attributions: squeezeVariant(arguments.absolute ? g.map(abs) : g), deltas: nil)
+            let result = try engine.run(.embeddings(input), steps: steps), g = result.gradients
+            return Output(attributions: squeezeVariant(arguments.absolute ? g.map(abs) : g), deltas: nil,
+                          inputLogits: result.logits)
         case .inputXGradient:
-            let g = try engine.run(.embeddings(input), steps: steps).gradients
-            return Output(attributions: squeezeVariant(g).multiplyingEachSlice(by: input), deltas: nil)
+            let result = try engine.run(.embeddings(input), steps: steps)
+            return Output(attributions: squeezeVariant(result.gradients).multiplyingEachSlice(by: input), deltas: nil,
+                          inputLogits: result.logits)
         case .deeplift:
             // No module of these architectures is among Captum's DeepLIFT nonlinearities
             // (ReLU, ELU, Sigmoid, Tanh, nn.Softmax, max-pooling): the rescale rule never
             // applies and DeepLIFT reduces to (x − x̄) ⊙ ∇f(x).
             let b = try require(baseline)
-            let g = try engine.run(.embeddings(input), steps: steps).gradients
-            return Output(attributions: squeezeVariant(g).multiplyingEachSlice(by: input.minus(b)), deltas: nil)
+            let result = try engine.run(.embeddings(input), steps: steps)
+            return Output(attributions: squeezeVariant(result.gradients).multiplyingEachSlice(by: input.minus(b)), deltas: nil,
+                          inputLogits: result.logits)
         case .layerGradientXActivation:
             let result = try engine.run(.site(try requireSite(), embeddings: input, replacement: nil), steps: steps)
             let g = squeezeVariant(result.gradients)
-            return Output(attributions: arguments.multiplyByInputs ? g.multiplyingEachSlice(by: result.input) : g, deltas: nil)
+            return Output(attributions: arguments.multiplyByInputs ? g.multiplyingEachSlice(by: result.input) : g, deltas: nil,
+                          inputLogits: result.logits)
         case .layerDeeplift:
             let site = try requireSite(), b = try require(baseline)
             let baselineActivation = try activation(site: site, embeddings: b)
             let result = try engine.run(.site(site, embeddings: input, replacement: nil), steps: steps)
             let g = squeezeVariant(result.gradients)
-            return Output(attributions: g.multiplyingEachSlice(by: result.input.minus(baselineActivation)), deltas: nil)
+            return Output(attributions: g.multiplyingEachSlice(by: result.input.minus(baselineActivation)), deltas: nil,
+                          inputLogits: result.logits)
         case .integratedGradients:
             return try integratedGradients(input: input, baseline: try require(baseline), steps: steps)
         case .layerIntegratedGradients:
