@@ -122,6 +122,17 @@ struct GradientCheckTests {
         }
     }
 
+    @Test(arguments: [(4, 4), (4, 2)])
+    func fusedSelfAttention(queryHeads: Int, keyValueHeads: Int) {
+        var random = self.random
+        let d = 3, t = 4
+        let qkv = random.tensor([2, t, (queryHeads + 2 * keyValueHeads) * d], scale: 1.5)
+        _ = checkGradients([qkv]) { x in
+            causalSelfAttention(fused: x[0], queryHeads: queryHeads, keyValueHeads: keyValueHeads,
+                                scale: 1 / sqrtf(Float(d))).output
+        }
+    }
+
     @Test func indexing() {
         var random = self.random
         let x = random.tensor([2, 3, 6])
@@ -261,6 +272,40 @@ struct RowSupportTests {
         // block does not.
         let rowNorms = { (g: Tensor, k: Int, row: Int) in (0..<c).map { abs(g.scalars[((k * b) * t + row) * c + $0]) }.reduce(0, +) }
         #expect(rowNorms(full[0], 0, 0) > 0 && rowNorms(full[1], 0, 3) > 0 && rowNorms(full[1], 0, 2) == 0)
+    }
+
+    /// The fused [Q | K | V] attention is the three-block attention, values, pattern and
+    /// backward (with and without a support), to the bit.
+    @Test(arguments: [(2, 2), (4, 2)])
+    func fusedAttentionEqualsThreeBlocks(queryHeads: Int, keyValueHeads: Int) {
+        var random = TestRandom(seed: 11)
+        let b = 2, t = 5, d = 4
+        let qw = queryHeads * d, kvw = keyValueHeads * d
+        let x = random.tensor([b, t, qw + 2 * kvw], scale: 1.5)
+        let lengths = [5, 2, 4], starts = [4, 1, 0]
+        var seed = Tensor(zeros: [lengths.count, b, t, qw])
+        for k in 0..<lengths.count {
+            for batch in 0..<b {
+                for row in starts[k]..<lengths[k] {
+                    for j in 0..<qw { seed.scalars[((k * b + batch) * t + row) * qw + j] = random.next() }
+                }
+            }
+        }
+        for support in [nil, RowSupport(positions: t, lengths: lengths, starts: starts)] {
+            let fusedTape = Tape(), splitTape = Tape()
+            let fusedInput = fusedTape.variable(x), splitInput = splitTape.variable(x)
+            let fused = causalSelfAttention(fused: fusedInput, queryHeads: queryHeads, keyValueHeads: keyValueHeads, scale: 0.5)
+            let split = causalAttention(
+                query: columns(splitInput, 0..<qw), key: columns(splitInput, qw..<(qw + kvw)),
+                value: columns(splitInput, (qw + kvw)..<(qw + 2 * kvw)), queryHeads: queryHeads,
+                keyValueHeads: keyValueHeads, offset: 0, scale: 0.5)
+            #expect(fused.output.value.scalars == split.output.value.scalars)
+            #expect(fused.probabilities.scalars == split.probabilities.scalars)
+            let dFused = fusedTape.gradients(seeds: [(fused.output, seed)], wrt: [fusedInput], support: support)[0]
+            let dSplit = splitTape.gradients(seeds: [(split.output, seed)], wrt: [splitInput], support: support)[0]
+            #expect(dFused.scalars == dSplit.scalars)
+            #expect(dFused.scalars.contains { $0 != 0 })
+        }
     }
 
     @Test func unionKeepsEveryRowEitherAllows() {

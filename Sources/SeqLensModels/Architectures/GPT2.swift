@@ -124,18 +124,19 @@ public struct GPT2: CausalTransformer {
         for (i, block) in blocks.enumerated() {
             x = probe.visit("blocks.\(i).resid_pre", x)
             let qkv = block.qkv(layerNorm(x, gamma: block.norm1Gamma, beta: block.norm1Beta, epsilon: eps))
-            let q = columns(qkv, 0..<c)
-            var k = columns(qkv, c..<(2 * c)), v = columns(qkv, (2 * c)..<(3 * c))
-            if let cache {
-                let full = cache.extend(layer: i, key: k.value, value: v.value)
-                k = Variable(constant: full.key)
-                v = Variable(constant: full.value)
-            }
             var scale: Float = configuration.scaleAttnWeights ? 1 / Float(d).squareRoot() : 1
             if configuration.scaleAttnByInverseLayerIdx { scale /= Float(i + 1) }
-            let attention = causalAttention(query: q, key: k, value: v, queryHeads: heads, keyValueHeads: heads,
-                                            offset: k.shape[1] - t, scale: scale,
-                                            dropout: probe.attentionDropout(layer: i))
+            let attention: AttentionResult
+            if let cache {
+                let q = columns(qkv, 0..<c)
+                let full = cache.extend(layer: i, key: columns(qkv, c..<(2 * c)).value, value: columns(qkv, (2 * c)..<(3 * c)).value)
+                attention = causalAttention(query: q, key: Variable(constant: full.key), value: Variable(constant: full.value),
+                                            queryHeads: heads, keyValueHeads: heads, offset: full.key.shape[1] - t,
+                                            scale: scale, dropout: probe.attentionDropout(layer: i))
+            } else {
+                attention = causalSelfAttention(fused: qkv, queryHeads: heads, keyValueHeads: heads, scale: scale,
+                                                dropout: probe.attentionDropout(layer: i))
+            }
             probe.observe("blocks.\(i).attn.pattern", attention.probabilities)
             let z = probe.visit("blocks.\(i).attn.z", attention.output)
             let attentionOut = probe.visit("blocks.\(i).attn.out", block.projection(z))

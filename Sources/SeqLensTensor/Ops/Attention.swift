@@ -8,6 +8,9 @@ public struct AttentionResult {
     public let probabilities: Tensor
 }
 
+/// Changes a row of attention probabilities in place (pointer, visible keys): dropout.
+public typealias AttentionDropout = (UnsafeMutablePointer<Float>, Int) -> Void
+
 /// Causal multi-head attention with grouped-query sharing of key/value heads.
 ///
 /// Letters: B batch, T queries, S keys (S = offset + T with a KV cache), Hq query heads,
@@ -15,9 +18,6 @@ public struct AttentionResult {
 /// offset + t and sees keys 0...offset + t.
 /// - Parameters:
 ///   - query: (B, T, Hq·D);  key, value: (B, S, Hkv·D)
-/// Changes a row of attention probabilities in place (pointer, visible keys): dropout.
-public typealias AttentionDropout = (UnsafeMutablePointer<Float>, Int) -> Void
-
 ///   - dropout: applied to each query's probabilities before they mix the values (forward
 ///     only: inputs must be constants); the returned pattern is the dropped one, as in torch.
 public func causalAttention(
@@ -26,86 +26,172 @@ public func causalAttention(
 ) -> AttentionResult {
     let b = query.shape[0], t = query.shape[1], s = key.shape[1]
     let d = query.shape[2] / queryHeads
-    let hq = queryHeads, hkv = keyValueHeads, group = hq / hkv
+    let hq = queryHeads, hkv = keyValueHeads
     precondition(hq % hkv == 0 && query.shape[2] == hq * d, "bad head layout \(query.shape) for \(hq) heads")
     precondition(key.shape == [b, s, hkv * d] && value.shape == key.shape, "key/value \(key.shape) for query \(query.shape)")
     precondition(offset + t == s, "offset \(offset) + queries \(t) must equal keys \(s)")
     precondition(dropout == nil || !(query.isTracked || key.isTracked || value.isTracked),
                  "attention dropout is forward only")
-    let qStride = hq * d, kvStride = hkv * d
-    var probabilities = [Float](repeating: 0, count: b * hq * t * s)
-    var out = [Float](repeating: 0, count: b * t * hq * d)
-    query.value.scalars.withUnsafeBufferPointer { q in
-        key.value.scalars.withUnsafeBufferPointer { k in
-            value.value.scalars.withUnsafeBufferPointer { v in
-                probabilities.withUnsafeMutableBufferPointer { p in
-                    out.withUnsafeMutableBufferPointer { o in
-                        // Every (batch, head) writes its own output columns and pattern rows. Heads
-                        // of one generated token are too small to be worth a second thread.
-                        // Dropout draws from one generator, in a fixed order: one thread.
-                        let perThread = dropout != nil ? b * hq : max(1, (1 << 15) / max(1, t * s * d))
-                        let q = UnsafeBox(q.baseAddress!), k = UnsafeBox(k.baseAddress!), v = UnsafeBox(v.baseAddress!)
-                        let p = UnsafeBox(p.baseAddress!), o = UnsafeBox(o.baseAddress!)
-                        Parallel.forEachRange(b * hq, minimumPerPart: perThread) { units in
-                            for unit in units {
-                                let batch = unit / hq, h = unit % hq
-                                let kvh = h / group
-                                let qh = q.pointer + batch * t * qStride + h * d
-                                let kh = k.pointer + batch * s * kvStride + kvh * d
-                                let vh = v.pointer + batch * s * kvStride + kvh * d
-                                let ph = p.pointer + (batch * hq + h) * t * s
-                                // scores = scale · Q Kᵀ   (T, S)
-                                BLAS.gemm(transposeA: false, transposeB: true, m: t, n: s, k: d, alpha: scale,
-                                          a: qh, lda: qStride, b: kh, ldb: kvStride, c: ph, ldc: s)
-                                for row in 0..<t {
-                                    let r = ph + row * s
-                                    // Keys after the query's position get probability 0: only the
-                                    // first `visible` entries go through the softmax.
-                                    let visible = min(s, offset + row + 1)
-                                    softmaxRow(r, width: visible)
-                                    dropout?(r, visible)
-                                    if visible < s { (r + visible).update(repeating: 0, count: s - visible) }
-                                }
-                                // out = P V   (T, D)
-                                BLAS.gemm(transposeA: false, transposeB: false, m: t, n: d, k: s,
-                                          a: ph, lda: s, b: vh, ldb: kvStride,
-                                          c: o.pointer + batch * t * qStride + h * d, ldc: qStride)
-                            }
+    let layout = AttentionLayout(batch: b, queries: t, keys: s, queryHeads: hq, keyValueHeads: hkv, headWidth: d,
+                                 offset: offset, scale: scale)
+    let qv = query.value.scalars, kv = key.value.scalars, vv = value.value.scalars
+    let q = StridedRows(start: 0, stride: hq * d, sliceSize: qv.count)
+    let kRows = StridedRows(start: 0, stride: hkv * d, sliceSize: kv.count)
+    let (out, pattern) = qv.withUnsafeBufferPointer { qp in kv.withUnsafeBufferPointer { kp in vv.withUnsafeBufferPointer { vp in
+        layout.forward(q: qp.baseAddress! + q.start, k: kp.baseAddress!, v: vp.baseAddress!,
+                       qStride: q.stride, kvStride: kRows.stride, dropout: dropout)
+    }}}
+    let queryShape = query.shape, keyShape = key.shape
+    let output = Tape.record(Tensor(shape: query.shape, scalars: out), from: [query, key, value]) { cotangent, support in
+        let slices = cotangent.shape[0]
+        var dq = [Float](repeating: 0, count: slices * qv.count)
+        var dk = [Float](repeating: 0, count: slices * kv.count)
+        var dv = [Float](repeating: 0, count: slices * vv.count)
+        qv.withUnsafeBufferPointer { qp in kv.withUnsafeBufferPointer { kp in vv.withUnsafeBufferPointer { vp in
+        dq.withUnsafeMutableBufferPointer { dqp in dk.withUnsafeMutableBufferPointer { dkp in dv.withUnsafeMutableBufferPointer { dvp in
+            layout.backward(cotangent, support: support?.applies(to: queryShape, slices: slices) == true ? support : nil,
+                            pattern: pattern,
+                            q: (qp.baseAddress!, q), k: (kp.baseAddress!, kRows), v: (vp.baseAddress!, kRows),
+                            dq: dqp.baseAddress!, dk: dkp.baseAddress!, dv: dvp.baseAddress!)
+        }}}}}}
+        return [Tensor(shape: [slices] + queryShape, scalars: dq),
+                Tensor(shape: [slices] + keyShape, scalars: dk),
+                Tensor(shape: [slices] + keyShape, scalars: dv)]
+    }
+    return AttentionResult(output: output, probabilities: Tensor(shape: [b, hq, t, s], scalars: pattern))
+}
+
+/// Causal self-attention reading queries, keys and values from one fused projection (GPT-2's
+/// `c_attn`): (B, T, Hq·D + 2·Hkv·D), laid out [Q | K | V] along the last dimension, no cache.
+///
+/// The same computation as `causalAttention` on the three column blocks, but the backward
+/// writes one cotangent for the fused value instead of three full-width ones to be summed.
+public func causalSelfAttention(
+    fused qkv: Variable, queryHeads: Int, keyValueHeads: Int, scale: Float, dropout: AttentionDropout? = nil
+) -> AttentionResult {
+    let b = qkv.shape[0], t = qkv.shape[1], width = qkv.shape[2]
+    let hq = queryHeads, hkv = keyValueHeads
+    let d = width / (hq + 2 * hkv)
+    precondition(hq % hkv == 0 && width == (hq + 2 * hkv) * d, "bad fused layout \(qkv.shape) for \(hq)+2×\(hkv) heads")
+    precondition(dropout == nil || !qkv.isTracked, "attention dropout is forward only")
+    let layout = AttentionLayout(batch: b, queries: t, keys: t, queryHeads: hq, keyValueHeads: hkv, headWidth: d,
+                                 offset: 0, scale: scale)
+    let values = qkv.value.scalars
+    let q = StridedRows(start: 0, stride: width, sliceSize: values.count)
+    let k = StridedRows(start: hq * d, stride: width, sliceSize: values.count)
+    let v = StridedRows(start: (hq + hkv) * d, stride: width, sliceSize: values.count)
+    let (out, pattern) = values.withUnsafeBufferPointer { p in
+        layout.forward(q: p.baseAddress! + q.start, k: p.baseAddress! + k.start, v: p.baseAddress! + v.start,
+                       qStride: width, kvStride: width, dropout: dropout)
+    }
+    let inShape = qkv.shape, outShape = [b, t, hq * d]
+    let output = Tape.record(Tensor(shape: outShape, scalars: out), from: [qkv]) { cotangent, support in
+        let slices = cotangent.shape[0]
+        var d = [Float](repeating: 0, count: slices * values.count)
+        values.withUnsafeBufferPointer { p in
+            d.withUnsafeMutableBufferPointer { dp in
+                let base = p.baseAddress!, dBase = dp.baseAddress!
+                layout.backward(cotangent, support: support?.applies(to: outShape, slices: slices) == true ? support : nil,
+                                pattern: pattern, q: (base, q), k: (base, k), v: (base, v),
+                                dq: dBase + q.start, dk: dBase + k.start, dv: dBase + v.start)
+            }
+        }
+        return [Tensor(shape: [slices] + inShape, scalars: d)]
+    }
+    return AttentionResult(output: output, probabilities: Tensor(shape: [b, hq, t, t], scalars: pattern))
+}
+
+/// Rows of one operand inside its buffer: the operand's first column, the distance between
+/// rows, and the size of one cotangent slice of the buffer.
+struct StridedRows {
+    let start: Int
+    let stride: Int
+    let sliceSize: Int
+}
+
+/// The shape of one attention call and its two passes over strided operands.
+struct AttentionLayout {
+    let batch: Int, queries: Int, keys: Int
+    let queryHeads: Int, keyValueHeads: Int, headWidth: Int
+    let offset: Int
+    let scale: Float
+
+    /// (output (B, T, Hq·D), pattern (B, Hq, T, S)) from operand pointers at their first column.
+    func forward(
+        q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, qStride: Int, kvStride: Int,
+        dropout: AttentionDropout?
+    ) -> ([Float], [Float]) {
+        let b = batch, t = queries, s = keys, hq = queryHeads, d = headWidth, group = queryHeads / keyValueHeads
+        let outStride = hq * d
+        var probabilities = [Float](repeating: 0, count: b * hq * t * s)
+        var out = [Float](repeating: 0, count: b * t * outStride)
+        probabilities.withUnsafeMutableBufferPointer { p in
+            out.withUnsafeMutableBufferPointer { o in
+                // Every (batch, head) writes its own output columns and pattern rows. Heads
+                // of one generated token are too small to be worth a second thread.
+                // Dropout draws from one generator, in a fixed order: one thread.
+                let perThread = dropout != nil ? b * hq : max(1, (1 << 15) / max(1, t * s * d))
+                let q = UnsafeBox(q), k = UnsafeBox(k), v = UnsafeBox(v)
+                let p = UnsafeBox(p.baseAddress!), o = UnsafeBox(o.baseAddress!)
+                Parallel.forEachRange(b * hq, minimumPerPart: perThread) { units in
+                    for unit in units {
+                        let batchIndex = unit / hq, h = unit % hq
+                        let kvh = h / group
+                        let qh = q.pointer + batchIndex * t * qStride + h * d
+                        let kh = k.pointer + batchIndex * s * kvStride + kvh * d
+                        let vh = v.pointer + batchIndex * s * kvStride + kvh * d
+                        let ph = p.pointer + (batchIndex * hq + h) * t * s
+                        // scores = scale · Q Kᵀ   (T, S)
+                        BLAS.gemm(transposeA: false, transposeB: true, m: t, n: s, k: d, alpha: scale,
+                                  a: qh, lda: qStride, b: kh, ldb: kvStride, c: ph, ldc: s)
+                        for row in 0..<t {
+                            let r = ph + row * s
+                            // Keys after the query's position get probability 0: only the
+                            // first `visible` entries go through the softmax.
+                            let visible = min(s, offset + row + 1)
+                            softmaxRow(r, width: visible)
+                            dropout?(r, visible)
+                            if visible < s { (r + visible).update(repeating: 0, count: s - visible) }
                         }
+                        // out = P V   (T, D)
+                        BLAS.gemm(transposeA: false, transposeB: false, m: t, n: d, k: s,
+                                  a: ph, lda: s, b: vh, ldb: kvStride,
+                                  c: o.pointer + batchIndex * t * outStride + h * d, ldc: outStride)
                     }
                 }
             }
         }
+        return (out, probabilities)
     }
-    let pattern = probabilities
-    let qv = query.value.scalars, kv = key.value.scalars, vv = value.value.scalars
-    let queryShape = query.shape, keyShape = key.shape
-    let output = Tape.record(Tensor(shape: query.shape, scalars: out), from: [query, key, value]) { cotangent, support in
+
+    /// Accumulates the cotangents of the operands (zeroed by the caller, each at its first
+    /// column, with the strides of `q`, `k`, `v`) from the output's K-slice cotangent.
+    func backward(
+        _ cotangent: Tensor, support: RowSupport?, pattern: [Float],
+        q: (UnsafePointer<Float>, StridedRows), k: (UnsafePointer<Float>, StridedRows), v: (UnsafePointer<Float>, StridedRows),
+        dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>
+    ) {
         let slices = cotangent.shape[0]
+        let b = batch, t = queries, s = keys, hq = queryHeads, d = headWidth, group = queryHeads / keyValueHeads
+        let outStride = hq * d, outSlice = b * t * outStride
+        let qStride = q.1.stride, kvStride = k.1.stride
+        precondition(v.1.stride == kvStride, "key and value rows must share a stride")
         // Queries outside a slice's support have zero cotangent, and so do the keys past it:
         // skip them.
-        let truncates = offset == 0 && (support?.applies(to: queryShape, slices: slices) ?? false)
-        var dq = [Float](repeating: 0, count: slices * qv.count)
-        var dk = [Float](repeating: 0, count: slices * kv.count)
-        var dv = [Float](repeating: 0, count: slices * vv.count)
+        let truncates = offset == 0 && support != nil
         cotangent.scalars.withUnsafeBufferPointer { dO in
-            qv.withUnsafeBufferPointer { q in kv.withUnsafeBufferPointer { k in vv.withUnsafeBufferPointer { v in
             pattern.withUnsafeBufferPointer { p in
-            dq.withUnsafeMutableBufferPointer { dQ in dk.withUnsafeMutableBufferPointer { dK in
-            dv.withUnsafeMutableBufferPointer { dV in
-                let dO = UnsafeBox(UnsafeMutablePointer(mutating: dO.baseAddress!))
-                let q = UnsafeBox(UnsafeMutablePointer(mutating: q.baseAddress!))
-                let k = UnsafeBox(UnsafeMutablePointer(mutating: k.baseAddress!))
-                let v = UnsafeBox(UnsafeMutablePointer(mutating: v.baseAddress!))
-                let p = UnsafeBox(UnsafeMutablePointer(mutating: p.baseAddress!))
-                let dQ = UnsafeBox(dQ.baseAddress!), dK = UnsafeBox(dK.baseAddress!), dV = UnsafeBox(dV.baseAddress!)
+                let dO = UnsafeBox(dO.baseAddress!), p = UnsafeBox(p.baseAddress!)
+                let qp = UnsafeBox(q.0 + q.1.start), kp = UnsafeBox(k.0 + k.1.start), vp = UnsafeBox(v.0 + v.1.start)
+                let dQ = UnsafeBox(dq), dK = UnsafeBox(dk), dV = UnsafeBox(dv)
+                let qSlice = q.1.sliceSize, kSlice = k.1.sliceSize, vSlice = v.1.sliceSize
                 // Every (slice, batch) writes its own rows of dQ, dK and dV (the heads of one
                 // key/value group accumulate into the same dK, dV rows, so they stay together).
                 Parallel.forEachRange(slices * b) { units in
                     let dP = UnsafeMutablePointer<Float>.allocate(capacity: t * s)
                     defer { dP.deallocate() }
                     for unit in units {
-                        let slice = unit / b, batch = unit % b
+                        let slice = unit / b, batchIndex = unit % b
                         // Query rows first..<first + m and keys 0..<n take part (all of them
                         // without a support): a query sees no key after its own position.
                         let first = truncates ? support!.starts[slice] : 0
@@ -114,17 +200,17 @@ public func causalAttention(
                         if m <= 0 { continue }
                         for h in 0..<hq {
                             let kvh = h / group
-                            let qOffset = (batch * t + first) * qStride + h * d
-                            let kvOffset = batch * s * kvStride + kvh * d
-                            let dOh = dO.pointer + slice * qv.count + qOffset
-                            let ph = p.pointer + ((batch * hq + h) * t + first) * s
+                            let qOffset = (batchIndex * t + first) * qStride + h * d
+                            let kvOffset = batchIndex * s * kvStride + kvh * d
+                            let dOh = dO.pointer + slice * outSlice + (batchIndex * t + first) * outStride + h * d
+                            let ph = p.pointer + ((batchIndex * hq + h) * t + first) * s
                             // dV += Pᵀ dO   (S, D)
                             BLAS.gemm(transposeA: true, transposeB: false, m: n, n: d, k: m,
-                                      a: ph, lda: s, b: dOh, ldb: qStride, beta: 1,
-                                      c: dV.pointer + slice * vv.count + kvOffset, ldc: kvStride)
+                                      a: ph, lda: s, b: dOh, ldb: outStride, beta: 1,
+                                      c: dV.pointer + slice * vSlice + kvOffset, ldc: kvStride)
                             // dP = dO Vᵀ   (T, S)
                             BLAS.gemm(transposeA: false, transposeB: true, m: m, n: n, k: d,
-                                      a: dOh, lda: qStride, b: v.pointer + kvOffset, ldb: kvStride,
+                                      a: dOh, lda: outStride, b: vp.pointer + kvOffset, ldb: kvStride,
                                       c: dP, ldc: s)
                             // dScores = P ⊙ (dP − rowsum(P ⊙ dP)) · scale
                             for row in 0..<m {
@@ -135,21 +221,17 @@ public func causalAttention(
                             }
                             // dQ = dScores K   (T, D);  dK += dScoresᵀ Q   (S, D)
                             BLAS.gemm(transposeA: false, transposeB: false, m: m, n: d, k: n,
-                                      a: dP, lda: s, b: k.pointer + kvOffset, ldb: kvStride,
-                                      c: dQ.pointer + slice * qv.count + qOffset, ldc: qStride)
+                                      a: dP, lda: s, b: kp.pointer + kvOffset, ldb: kvStride,
+                                      c: dQ.pointer + slice * qSlice + qOffset, ldc: qStride)
                             BLAS.gemm(transposeA: true, transposeB: false, m: n, n: d, k: m,
-                                      a: dP, lda: s, b: q.pointer + qOffset, ldb: qStride, beta: 1,
-                                      c: dK.pointer + slice * kv.count + kvOffset, ldc: kvStride)
+                                      a: dP, lda: s, b: qp.pointer + qOffset, ldb: qStride, beta: 1,
+                                      c: dK.pointer + slice * kSlice + kvOffset, ldc: kvStride)
                         }
                     }
                 }
-            }}}}}}}
+            }
         }
-        return [Tensor(shape: [slices] + queryShape, scalars: dq),
-                Tensor(shape: [slices] + keyShape, scalars: dk),
-                Tensor(shape: [slices] + keyShape, scalars: dv)]
     }
-    return AttentionResult(output: output, probabilities: Tensor(shape: [b, hq, t, s], scalars: pattern))
 }
 
 /// A pointer handed to the parts of a parallel loop, each of which touches its own region.
