@@ -35,9 +35,11 @@ public struct Variable {
 /// get no gradient (decision 1).
 public final class Tape {
     /// Maps the output cotangent to one cotangent per input (nil where the input is a constant).
-    public typealias Pullback = (Tensor) -> [Tensor?]
+    /// The pullback owns the cotangent: when nothing else holds it, it may return it changed
+    /// in place (copy-on-write copies it otherwise).
+    public typealias Pullback = (consuming Tensor) -> [Tensor?]
     /// A pullback that may skip the rows a `RowSupport` declares zero.
-    public typealias SupportAwarePullback = (Tensor, RowSupport?) -> [Tensor?]
+    public typealias SupportAwarePullback = (consuming Tensor, RowSupport?) -> [Tensor?]
 
     private var inputs: [[Int]] = []
     private var pullbacks: [SupportAwarePullback?] = []
@@ -65,7 +67,7 @@ public final class Tape {
         _ value: Tensor, from operands: [Variable], preservesRows: Bool = false, pullback: @escaping Pullback
     ) -> Variable {
         record(value, from: operands, preservesRows: preservesRows,
-               supportAwarePullback: { cotangent, _ in pullback(cotangent) })
+               supportAwarePullback: { cotangent, _ in pullback(consume cotangent) })
     }
 
     /// Records an op whose pullback can use the row support of its output's cotangent.
@@ -119,9 +121,10 @@ public final class Tape {
         while node >= max(lowest, 0) {
             defer { node -= 1 }
             guard let pullback = pullbacks[node], let cotangent = cotangents[node] else { continue }
-            let nodeSupport = supports[node]
-            let inputCotangents = pullback(cotangent, nodeSupport)
+            // Released before the pullback runs, so that it can reuse the storage.
             if !wanted.contains(node) { cotangents[node] = nil }
+            let nodeSupport = supports[node]
+            let inputCotangents = pullback(consume cotangent, nodeSupport)
             let inputSupport = preservesRows[node] ? nodeSupport : nodeSupport?.fromFirstPosition
             for (input, inputCotangent) in zip(inputs[node], inputCotangents) {
                 guard input >= 0, let inputCotangent else { continue }

@@ -51,6 +51,32 @@ func forEachActiveSlice(
     }
 }
 
+/// In place: applies `body(slice, activeRange)` to each of the K slices of `cotangent`, under a
+/// row support only to its active elements (per batch row, the positions of `support.rows`).
+/// The other elements are zero already (the support's promise) and stay so.
+@inline(__always)
+func updateActiveSlices(
+    _ cotangent: inout Tensor, sliceCount size: Int, shape: [Int], support: RowSupport?,
+    _ body: (UnsafeMutablePointer<Float>, Range<Int>) -> Void
+) {
+    let k = size == 0 ? 0 : cotangent.count / size
+    let support = support?.applies(to: shape, slices: k) == true ? support : nil
+    cotangent.scalars.withUnsafeMutableBufferPointer { c in
+        for slice in 0..<k {
+            let base = c.baseAddress! + slice * size
+            guard let support else {
+                body(base, 0..<size)
+                continue
+            }
+            let batches = shape[0], rowLength = size / batches, width = rowLength / shape[1]
+            let rows = support.rows(slice)
+            for batch in 0..<batches where !rows.isEmpty {
+                body(base, (batch * rowLength + rows.lowerBound * width)..<(batch * rowLength + rows.upperBound * width))
+            }
+        }
+    }
+}
+
 /// a + b for equal shapes (the residual stream).
 public func add(_ a: Variable, _ b: Variable) -> Variable {
     precondition(a.shape == b.shape, "adding \(a.shape) and \(b.shape)")
@@ -67,13 +93,14 @@ public func multiply(_ a: Variable, _ b: Variable) -> Variable {
     let av = a.value.scalars, bv = b.value.scalars, n = av.count, shape = a.shape
     return Tape.record(Tensor(shape: shape, scalars: out), from: [a, b], preservesRows: true) { cotangent, support in
         let k = cotangent.shape[0]
-        let da = forEachActiveSlice(cotangent, sliceCount: n, shape: shape, support: support) { c, r, active in
-            bv.withUnsafeBufferPointer { bs in for i in active { r[i] = c[i] * bs[i] } }
-        }
         let db = forEachActiveSlice(cotangent, sliceCount: n, shape: shape, support: support) { c, r, active in
             av.withUnsafeBufferPointer { xs in for i in active { r[i] = c[i] * xs[i] } }
         }
-        return [Tensor(shape: [k] + shape, scalars: da), Tensor(shape: [k] + shape, scalars: db)]
+        var da = consume cotangent
+        updateActiveSlices(&da, sliceCount: n, shape: shape, support: support) { c, active in
+            bv.withUnsafeBufferPointer { bs in for i in active { c[i] *= bs[i] } }
+        }
+        return [da, Tensor(shape: [k] + shape, scalars: db)]
     }
 }
 
@@ -82,7 +109,7 @@ public func scale(_ x: Variable, by s: Float) -> Variable {
     var out = x.value.scalars
     out.withUnsafeMutableBufferPointer { o in for i in 0..<o.count { o[i] *= s } }
     return Tape.record(Tensor(shape: x.shape, scalars: out), from: [x], preservesRows: true) { cotangent in
-        var d = cotangent
+        var d = consume cotangent
         d.scalars.withUnsafeMutableBufferPointer { o in for i in 0..<o.count { o[i] *= s } }
         return [d]
     }
@@ -98,10 +125,11 @@ func pointwise(_ x: Variable, _ f: (Float) -> Float, derivative: @escaping (Floa
         // f'(x) once, then reused for every slice.
         var slope = saved
         slope.withUnsafeMutableBufferPointer { s in for i in 0..<n { s[i] = derivative(s[i]) } }
-        let d = forEachActiveSlice(cotangent, sliceCount: n, shape: shape, support: support) { c, r, active in
-            slope.withUnsafeBufferPointer { s in for i in active { r[i] = c[i] * s[i] } }
+        var d = consume cotangent
+        updateActiveSlices(&d, sliceCount: n, shape: shape, support: support) { c, active in
+            slope.withUnsafeBufferPointer { s in for i in active { c[i] *= s[i] } }
         }
-        return [Tensor(shape: cotangent.shape, scalars: d)]
+        return [d]
     }
 }
 
@@ -130,10 +158,11 @@ func bufferPointwise(
             saved.withUnsafeBufferPointer { derivative($0.baseAddress!, s.baseAddress!, n) }
             initialized = n
         }
-        let d = forEachActiveSlice(cotangent, sliceCount: n, shape: shape, support: support) { c, r, active in
-            slope.withUnsafeBufferPointer { s in for i in active { r[i] = c[i] * s[i] } }
+        var d = consume cotangent
+        updateActiveSlices(&d, sliceCount: n, shape: shape, support: support) { c, active in
+            slope.withUnsafeBufferPointer { s in for i in active { c[i] *= s[i] } }
         }
-        return [Tensor(shape: cotangent.shape, scalars: d)]
+        return [d]
     }
 }
 

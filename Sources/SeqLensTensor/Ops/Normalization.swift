@@ -44,9 +44,9 @@ public func layerNorm(_ x: Variable, gamma: Tensor, beta: Tensor?, epsilon: Floa
     }
     let shape = x.shape
     return Tape.record(Tensor(shape: x.shape, scalars: out), from: [x], preservesRows: true) { cotangent, support in
-        [normalizationBackward(cotangent, normalized: normalized, reciprocalStd: reciprocalStd,
-                               gamma: gamma, width: c, centred: true,
-                               support: support?.applies(to: shape, slices: cotangent.shape[0]) == true ? support : nil)]
+        let rows = support?.applies(to: shape, slices: cotangent.shape[0]) == true ? support : nil
+        return [normalizationBackward(consume cotangent, normalized: normalized, reciprocalStd: reciprocalStd,
+                                      gamma: gamma, width: c, centred: true, support: rows)]
     }
 }
 
@@ -80,71 +80,65 @@ public func rmsNorm(_ x: Variable, gamma: Tensor, epsilon: Float) -> Variable {
     }
     let shape = x.shape
     return Tape.record(Tensor(shape: x.shape, scalars: out), from: [x], preservesRows: true) { cotangent, support in
-        [normalizationBackward(cotangent, normalized: normalized, reciprocalStd: reciprocalRMS,
-                               gamma: gamma, width: c, centred: false,
-                               support: support?.applies(to: shape, slices: cotangent.shape[0]) == true ? support : nil)]
+        let rows = support?.applies(to: shape, slices: cotangent.shape[0]) == true ? support : nil
+        return [normalizationBackward(consume cotangent, normalized: normalized, reciprocalStd: reciprocalRMS,
+                                      gamma: gamma, width: c, centred: false, support: rows)]
     }
 }
 
 /// dx = r · (dx̂ − [mean(dx̂)] − x̂ · mean(dx̂ · x̂)) with dx̂ = dy · gamma; the bracketed term only
-/// for the centred (layer) norm. Rows outside a slice's support have zero cotangent and get
-/// zero. Four rows run side by side: each row's sums keep their order (the same bits as one row
-/// at a time) while the four independent chains hide the adds' latency.
+/// for the centred (layer) norm. In place: each row is read whole before it is written. Rows
+/// outside a slice's support are zero and stay so. Four rows run side by side: each row's sums
+/// keep their order (the same bits as one row at a time) while the four independent chains
+/// hide the adds' latency.
 private func normalizationBackward(
-    _ cotangent: Tensor, normalized: [Float], reciprocalStd: [Float], gamma: Tensor, width c: Int,
+    _ cotangent: consuming Tensor, normalized: [Float], reciprocalStd: [Float], gamma: Tensor, width c: Int,
     centred: Bool, support: RowSupport?
 ) -> Tensor {
     let rows = reciprocalStd.count
-    let k = cotangent.count / normalized.count
-    let dx = [Float](unsafeUninitializedCapacity: cotangent.count) { d, initialized in
-        cotangent.scalars.withUnsafeBufferPointer { dy in
-            normalized.withUnsafeBufferPointer { xh in
-                gamma.scalars.withUnsafeBufferPointer { g in
-                    let dy = dy.baseAddress!, xh = xh.baseAddress!, g = g.baseAddress!, d = d.baseAddress!
-                    // The rows of each slice that take part, in order (all without a support).
-                    var active: [Int] = []
-                    active.reserveCapacity(k * rows)
-                    for slice in 0..<k {
-                        for r in 0..<rows {
-                            let row = slice * rows + r
-                            if let support, !support.rows(slice).contains(r % support.positions) {
-                                (d + row * c).update(repeating: 0, count: c)
-                            } else {
-                                active.append(row)
-                            }
-                        }
+    var result = consume cotangent
+    let k = result.count / normalized.count
+    result.scalars.withUnsafeMutableBufferPointer { d in
+        normalized.withUnsafeBufferPointer { xh in
+            gamma.scalars.withUnsafeBufferPointer { g in
+                let xh = xh.baseAddress!, g = g.baseAddress!, d = d.baseAddress!
+                // The rows of each slice that take part, in order (all without a support).
+                var active: [Int] = []
+                active.reserveCapacity(k * rows)
+                for slice in 0..<k {
+                    for r in 0..<rows where support?.rows(slice).contains(r % support!.positions) ?? true {
+                        active.append(slice * rows + r)
                     }
-                    var next = 0
-                    while next < active.count {
-                        let group = min(4, active.count - next)
-                        // Lanes past the group's end repeat its last row and are not written.
-                        let lanes = (0..<4).map { active[next + min($0, group - 1)] }
-                        let bases = SIMD4<Int>(lanes[0] * c, lanes[1] * c, lanes[2] * c, lanes[3] * c)
-                        let normalizedBases = SIMD4<Int>((lanes[0] % rows) * c, (lanes[1] % rows) * c,
-                                                         (lanes[2] % rows) * c, (lanes[3] % rows) * c)
-                        var sumD = SIMD4<Float>(repeating: 0), sumDX = SIMD4<Float>(repeating: 0)
+                }
+                var next = 0
+                while next < active.count {
+                    let group = min(4, active.count - next)
+                    // Lanes past the group's end repeat its last row and are not written.
+                    let lanes = (0..<4).map { active[next + min($0, group - 1)] }
+                    let bases = SIMD4<Int>(lanes[0] * c, lanes[1] * c, lanes[2] * c, lanes[3] * c)
+                    let normalizedBases = SIMD4<Int>((lanes[0] % rows) * c, (lanes[1] % rows) * c,
+                                                     (lanes[2] % rows) * c, (lanes[3] % rows) * c)
+                    var sumD = SIMD4<Float>(repeating: 0), sumDX = SIMD4<Float>(repeating: 0)
+                    for i in 0..<c {
+                        let v = SIMD4<Float>(d[bases[0] + i], d[bases[1] + i], d[bases[2] + i], d[bases[3] + i]) * g[i]
+                        let x = SIMD4<Float>(xh[normalizedBases[0] + i], xh[normalizedBases[1] + i],
+                                             xh[normalizedBases[2] + i], xh[normalizedBases[3] + i])
+                        sumD += v
+                        sumDX += v * x
+                    }
+                    for lane in 0..<group {
+                        let base = bases[lane], xBase = normalizedBases[lane]
+                        let meanD = centred ? sumD[lane] / Float(c) : 0
+                        let meanDX = sumDX[lane] / Float(c)
+                        let rstd = reciprocalStd[lanes[lane] % rows]
                         for i in 0..<c {
-                            let v = SIMD4<Float>(dy[bases[0] + i], dy[bases[1] + i], dy[bases[2] + i], dy[bases[3] + i]) * g[i]
-                            let x = SIMD4<Float>(xh[normalizedBases[0] + i], xh[normalizedBases[1] + i],
-                                                 xh[normalizedBases[2] + i], xh[normalizedBases[3] + i])
-                            sumD += v
-                            sumDX += v * x
+                            d[base + i] = rstd * (d[base + i] * g[i] - meanD - xh[xBase + i] * meanDX)
                         }
-                        for lane in 0..<group {
-                            let base = bases[lane], xBase = normalizedBases[lane]
-                            let meanD = centred ? sumD[lane] / Float(c) : 0
-                            let meanDX = sumDX[lane] / Float(c)
-                            let rstd = reciprocalStd[lanes[lane] % rows]
-                            for i in 0..<c {
-                                d[base + i] = rstd * (dy[base + i] * g[i] - meanD - xh[xBase + i] * meanDX)
-                            }
-                        }
-                        next += group
                     }
+                    next += group
                 }
             }
         }
-        initialized = cotangent.count
     }
-    return Tensor(shape: cotangent.shape, scalars: dx)
+    return result
 }
