@@ -1,3 +1,5 @@
+import Foundation
+
 /// A constant affine map y = x·W (+ b) over the last dimension.
 ///
 /// Weights keep the checkpoint's layout: `[out, in]` as in `nn.Linear` (`transposed == true`)
@@ -76,36 +78,28 @@ public struct Linear: Sendable {
                             product(slices * rows, dy.baseAddress!, d.baseAddress!)
                             return
                         }
-                        // Gather the rows that can be nonzero, multiply once, scatter back; the
-                        // other rows are zero.
+                        // Gather the rows that can be nonzero, multiply once into the front of
+                        // dX, then spread the rows out to their places, last first (a row only
+                        // moves towards the back), zeroing the rest.
                         let b = inShape[0], t = inShape[1]
-                        let active = (0..<slices).reduce(0) { $0 + support.rows($1).count * b }
+                        let blocks = (0..<(slices * b)).map { support.rows($0 / b) }
+                        let active = blocks.reduce(0) { $0 + $1.count }
                         let gathered = UnsafeMutablePointer<Float>.allocate(capacity: active * outSize)
-                        let result = UnsafeMutablePointer<Float>.allocate(capacity: active * inSize)
-                        defer {
-                            gathered.deallocate()
-                            result.deallocate()
-                        }
+                        defer { gathered.deallocate() }
                         var row = 0
-                        for s in 0..<slices {
-                            let rows = support.rows(s)
-                            for batch in 0..<b where !rows.isEmpty {
-                                let source = dy.baseAddress! + ((s * b + batch) * t + rows.lowerBound) * outSize
-                                (gathered + row * outSize).update(from: source, count: rows.count * outSize)
-                                row += rows.count
-                            }
+                        for (block, rows) in blocks.enumerated() where !rows.isEmpty {
+                            let source = dy.baseAddress! + (block * t + rows.lowerBound) * outSize
+                            (gathered + row * outSize).update(from: source, count: rows.count * outSize)
+                            row += rows.count
                         }
-                        product(active, gathered, result)
-                        row = 0
-                        for s in 0..<slices {
-                            let rows = support.rows(s)
-                            for batch in 0..<b {
-                                let target = d.baseAddress! + ((s * b + batch) * t) * inSize
-                                target.update(repeating: 0, count: rows.lowerBound * inSize)
-                                (target + rows.lowerBound * inSize).update(from: result + row * inSize, count: rows.count * inSize)
-                                (target + rows.upperBound * inSize).update(repeating: 0, count: (t - rows.upperBound) * inSize)
-                                row += rows.count
-                            }
+                        let d = d.baseAddress!
+                        product(active, gathered, d)
+                        for (block, rows) in blocks.enumerated().reversed() {
+                            row -= rows.count
+                            let target = d + block * t * inSize
+                            memmove(target + rows.lowerBound * inSize, d + row * inSize, rows.count * inSize * MemoryLayout<Float>.stride)
+                            target.update(repeating: 0, count: rows.lowerBound * inSize)
+                            (target + rows.upperBound * inSize).update(repeating: 0, count: (t - rows.upperBound) * inSize)
                         }
                     }
                 }
