@@ -195,6 +195,15 @@ struct ForwardValueTests {
 
 @Suite("Row support: skipping rows that must be zero changes nothing")
 struct RowSupportTests {
+    /// Slice k seeded only at position lengths[k] − 1, as attribution does.
+    static func lastRowSeed(_ random: inout TestRandom, lengths: [Int], batch b: Int, positions t: Int, width c: Int) -> Tensor {
+        var seed = Tensor(zeros: [lengths.count, b, t, c])
+        for (k, length) in lengths.enumerated() {
+            for batch in 0..<b { for j in 0..<c { seed.scalars[((k * b + batch) * t + length - 1) * c + j] = random.next() } }
+        }
+        return seed
+    }
+
     @Test func truncatedBackwardEqualsFullBackward() {
         var random = TestRandom(seed: 3)
         let b = 2, t = 5, c = 8, heads = 2
@@ -209,11 +218,7 @@ struct RowSupportTests {
             let a = causalAttention(query: q, key: k, value: v, queryHeads: heads, keyValueHeads: heads, offset: 0, scale: 0.5)
             return (input, Linear(weight: wo, bias: nil, transposed: true)(geluTanh(a.output)))
         }
-        // Slice k is seeded only at position lengths[k] − 1, as attribution does.
-        var seed = Tensor(zeros: [lengths.count, b, t, c])
-        for (k, length) in lengths.enumerated() {
-            for batch in 0..<b { for j in 0..<c { seed.scalars[((k * b + batch) * t + length - 1) * c + j] = random.next() } }
-        }
+        let seed = Self.lastRowSeed(&random, lengths: lengths, batch: b, positions: t, width: c)
         let fullTape = Tape(), supportedTape = Tape()
         let (fullInput, fullOutput) = forward(fullTape)
         let (supportedInput, supportedOutput) = forward(supportedTape)
@@ -254,10 +259,7 @@ struct RowSupportTests {
             tops.append(h)
             return (input, layerNorm(h, gamma: gamma, beta: beta, epsilon: 1e-5))
         }
-        var seed = Tensor(zeros: [lengths.count, b, t, c])
-        for (k, length) in lengths.enumerated() {
-            for batch in 0..<b { for j in 0..<c { seed.scalars[((k * b + batch) * t + length - 1) * c + j] = random.next() } }
-        }
+        let seed = Self.lastRowSeed(&random, lengths: lengths, batch: b, positions: t, width: c)
         let fullTape = Tape(), supportedTape = Tape()
         let (fullInput, fullOutput) = forward(fullTape)
         let (supportedInput, supportedOutput) = forward(supportedTape)
