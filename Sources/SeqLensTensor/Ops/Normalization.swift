@@ -106,7 +106,8 @@ private func normalizationBackward(
                 var active: [Int] = []
                 active.reserveCapacity(k * rows)
                 for slice in 0..<k {
-                    for r in 0..<rows where support?.rows(slice).contains(r % support!.positions) ?? true {
+                    let positions = support?.rows(slice)
+                    for r in 0..<rows where positions?.contains(r % support!.positions) ?? true {
                         active.append(slice * rows + r)
                     }
                 }
