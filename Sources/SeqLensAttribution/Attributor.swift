@@ -99,6 +99,7 @@ public struct Attributor {
         let addSpecial = !request.skipSpecialTokens
         let promptIds = model.encode(input, addSpecialTokens: addSpecial)
         guard !promptIds.isEmpty else { throw AttributionError.invalidArgument("input \(index) encodes to no tokens") }
+        try model.checkVocabulary(promptIds)
         let targetText: String
         var generation: Generation?
         if let generated = request.generatedTexts?[index] {
@@ -107,6 +108,9 @@ public struct Attributor {
         } else {
             // As Inseq: generate, decode the whole sequence, then re-encode it.
             let total = request.generation.maxNewTokens
+            guard promptIds.count + total <= model.info.maxPositions else {
+                throw ModelError.inputTooLong(tokens: promptIds.count + total, limit: model.info.maxPositions)
+            }
             var options = request.generation
             options.keepsStepLogits = !request.stepScores.isEmpty
             let generated = try model.generate(prompt: promptIds, options: options) { _, index in
@@ -116,6 +120,7 @@ public struct Attributor {
             generation = generated
         }
         let ids = model.encode(targetText, addSpecialTokens: addSpecial)
+        try model.checkVocabulary(ids)
         let limit = model.info.maxPositions
         guard ids.count <= limit else {
             throw AttributionError.invalidArgument(
@@ -136,6 +141,7 @@ public struct Attributor {
         var contrastPositions: [Int: Int] = [:]
         if let contrastText = request.contrastTargets?[index] {
             let cids = model.encode(contrastText, addSpecialTokens: addSpecial)
+            try model.checkVocabulary(cids)
             guard cids.count <= limit else { throw ModelError.inputTooLong(tokens: cids.count, limit: limit) }
             contrastIds = cids
             contrastPositions = ContrastAlignment.positions(

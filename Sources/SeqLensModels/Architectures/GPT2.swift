@@ -69,17 +69,33 @@ public struct GPT2: CausalTransformer {
     let activation: Activation
 
     public init(configuration: GPT2Configuration, weights: WeightSource) throws {
-        let c = configuration.nEmbd, inner = configuration.nInner ?? 4 * c
-        guard configuration.nHead > 0, c % configuration.nHead == 0 else {
-            throw ModelError.invalidConfiguration("n_embd \(c) is not a multiple of n_head \(configuration.nHead)")
+        typealias Check = DimensionChecks
+        let c = try Check.positive(configuration.nEmbd, "n_embd", atMost: Check.maximumWidth)
+        let heads = try Check.positive(configuration.nHead, "n_head", atMost: Check.maximumHeads)
+        guard c % heads == 0 else {
+            throw ModelError.invalidConfiguration("n_embd \(c) is not a multiple of n_head \(heads)")
         }
+        let inner = try Check.positive(configuration.nInner ?? Check.product(4, c, "4 × n_embd"), "n_inner", atMost: Check.maximumWidth)
+        _ = try Check.positive(configuration.vocabSize, "vocab_size", atMost: Check.maximumVocabulary)
+        _ = try Check.positive(configuration.nPositions, "n_positions", atMost: Check.maximumPositions)
+        _ = try Check.product(configuration.vocabSize, c, "vocab_size × n_embd")
+        _ = try Check.product(configuration.nPositions, c, "n_positions × n_embd")
+        _ = try Check.product(inner, c, "n_inner × n_embd")
+        _ = try Check.nonNegative(configuration.layerNormEpsilon, "layer_norm_epsilon")
+        for (rate, field) in [(configuration.embdPdrop, "embd_pdrop"), (configuration.attnPdrop, "attn_pdrop"),
+                              (configuration.residPdrop, "resid_pdrop")] {
+            guard try Check.nonNegative(rate, field) < 1 else {
+                throw ModelError.invalidConfiguration("\(field) must be below 1, got \(rate)")
+            }
+        }
+        let prefix = weights.contains("transformer.wte.weight") ? "transformer." : ""
+        try Check.checkLayers(configuration.nLayer, field: "n_layer", in: weights) { "\(prefix)h.\($0).ln_1.weight" }
         self.configuration = configuration
         activation = try Activation(huggingFaceName: configuration.activationFunction)
         dimensions = TransformerDimensions(
             layerCount: configuration.nLayer, hiddenSize: c, headCount: configuration.nHead,
             keyValueHeadCount: configuration.nHead, headDimension: c / configuration.nHead,
             vocabularySize: configuration.vocabSize, maxPositions: configuration.nPositions)
-        let prefix = weights.contains("transformer.wte.weight") ? "transformer." : ""
         tokenEmbeddings = try weights.tensor(prefix + "wte.weight", shape: [configuration.vocabSize, c])
         positionEmbeddings = try weights.tensor(prefix + "wpe.weight", shape: [configuration.nPositions, c])
         blocks = try (0..<configuration.nLayer).map { i in

@@ -74,7 +74,8 @@ public struct LlamaConfiguration: Decodable, Sendable {
 
 
     var keyValueHeads: Int { numKeyValueHeads ?? numAttentionHeads }
-    var headDimension: Int { headDim ?? hiddenSize / numAttentionHeads }
+    /// Callers check `numAttentionHeads > 0` first (DimensionChecks).
+    var headDimension: Int { headDim ?? hiddenSize / max(1, numAttentionHeads) }
 }
 
 public struct Llama: CausalTransformer {
@@ -96,11 +97,32 @@ public struct Llama: CausalTransformer {
 
     public init(configuration: LlamaConfiguration, weights: WeightSource) throws {
         let cfg = configuration
-        let c = cfg.hiddenSize, d = cfg.headDimension, hq = cfg.numAttentionHeads, hkv = cfg.keyValueHeads
-        guard hq > 0, hkv > 0, hq % hkv == 0 else {
+        typealias Check = DimensionChecks
+        let c = try Check.positive(cfg.hiddenSize, "hidden_size", atMost: Check.maximumWidth)
+        let hq = try Check.positive(cfg.numAttentionHeads, "num_attention_heads", atMost: Check.maximumHeads)
+        let hkv = try Check.positive(cfg.keyValueHeads, "num_key_value_heads", atMost: Check.maximumHeads)
+        guard hq % hkv == 0 else {
             throw ModelError.invalidConfiguration("\(hq) attention heads are not a multiple of \(hkv) key/value heads")
         }
+        if cfg.headDim == nil && c % hq != 0 {
+            throw ModelError.invalidConfiguration("hidden_size \(c) is not a multiple of num_attention_heads \(hq) (and no head_dim)")
+        }
+        let d = try Check.positive(cfg.headDimension, "head_dim", atMost: Check.maximumWidth)
         guard d % 2 == 0 else { throw ModelError.invalidConfiguration("head dimension \(d) must be even for rotary embeddings") }
+        _ = try Check.positive(cfg.intermediateSize, "intermediate_size", atMost: Check.maximumWidth)
+        _ = try Check.positive(cfg.vocabSize, "vocab_size", atMost: Check.maximumVocabulary)
+        _ = try Check.positive(cfg.maxPositionEmbeddings, "max_position_embeddings", atMost: Check.maximumPositions)
+        _ = try Check.product(hq, d, "num_attention_heads × head_dim")
+        _ = try Check.product(cfg.vocabSize, c, "vocab_size × hidden_size")
+        _ = try Check.product(cfg.intermediateSize, c, "intermediate_size × hidden_size")
+        _ = try Check.nonNegative(cfg.rmsNormEps, "rms_norm_eps")
+        _ = try Check.nonNegative(cfg.ropeTheta, "rope_theta")
+        guard try Check.nonNegative(cfg.attentionDropout, "attention_dropout") < 1 else {
+            throw ModelError.invalidConfiguration("attention_dropout must be below 1, got \(cfg.attentionDropout)")
+        }
+        try Check.checkLayers(cfg.numHiddenLayers, field: "num_hidden_layers", in: weights) {
+            "model.layers.\($0).input_layernorm.weight"
+        }
         self.configuration = cfg
         activation = try Activation(huggingFaceName: cfg.hiddenAct)
         rotary = RotaryEmbedding(headDimension: d, base: cfg.ropeTheta)

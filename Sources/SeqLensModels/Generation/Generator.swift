@@ -32,8 +32,11 @@ struct Generator {
             position += next.count
             let logits = transformer.logits(selectRows(hidden, [next.count - 1])).value.scalars
             if options.keepsStepLogits { kept.append(logits) }
-            let chosen = sampler.next(logits: logits)
             let probabilities = Sampler.softmax(logits)
+            guard FiniteWeights.firstNonFinite(probabilities) == nil else {
+                throw ModelError.nonFiniteOutput("the next-token probabilities after \(tokens.count) generated tokens")
+            }
+            let chosen = sampler.next(logits: logits)
             var alternatives: [TokenProbability] = []
             if options.returnTopK > 0 {
                 let top = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }.prefix(options.returnTopK)

@@ -15,7 +15,7 @@ enum ArchitectureRegistry {
         } catch {
             throw ModelError.invalidConfiguration("config.json in \(folder) has no readable model_type (\(error))")
         }
-        let weights = CountingWeights(SafetensorsWeights(store: try SafetensorsCheckpoint(path: folder)))
+        let weights = CountingWeights(FiniteWeights(base: SafetensorsWeights(store: try SafetensorsCheckpoint(path: folder))))
         do {
             switch modelType {
             case "gpt2":
@@ -38,30 +38,37 @@ enum ArchitectureRegistry {
         guard ["llama", "mistral", "qwen2"].contains(architecture) else {
             throw ModelError.unsupportedArchitecture(architecture)
         }
-        func required(_ key: String) throws -> Int {
-            guard let value = file.metadata["\(architecture).\(key)"]?.int else {
-                throw ModelError.invalidConfiguration("GGUF metadata lacks \(architecture).\(key)")
+        typealias Check = DimensionChecks
+        /// A size from the metadata, checked under the key's own name.
+        func size(_ key: String, atMost limit: Int, default fallback: Int? = nil) throws -> Int {
+            let name = "\(architecture).\(key)"
+            guard let value = file.metadata[name]?.int ?? fallback else {
+                throw ModelError.invalidConfiguration("GGUF metadata lacks \(name)")
             }
-            return value
+            return try Check.positive(value, "GGUF \(name)", atMost: limit)
         }
         var cfg = LlamaConfiguration()
         cfg.modelType = architecture
-        cfg.numHiddenLayers = try required("block_count")
-        cfg.hiddenSize = try required("embedding_length")
-        cfg.intermediateSize = try required("feed_forward_length")
-        cfg.numAttentionHeads = try required("attention.head_count")
-        cfg.numKeyValueHeads = file.metadata["\(architecture).attention.head_count_kv"]?.int ?? cfg.numAttentionHeads
-        cfg.maxPositionEmbeddings = file.metadata["\(architecture).context_length"]?.int ?? cfg.maxPositionEmbeddings
+        cfg.numHiddenLayers = try size("block_count", atMost: Check.maximumLayers)
+        cfg.hiddenSize = try size("embedding_length", atMost: Check.maximumWidth)
+        cfg.intermediateSize = try size("feed_forward_length", atMost: Check.maximumWidth)
+        cfg.numAttentionHeads = try size("attention.head_count", atMost: Check.maximumHeads)
+        cfg.numKeyValueHeads = try size("attention.head_count_kv", atMost: Check.maximumHeads, default: cfg.numAttentionHeads)
+        cfg.maxPositionEmbeddings = try size("context_length", atMost: Check.maximumPositions, default: cfg.maxPositionEmbeddings)
         cfg.rmsNormEps = file.metadata["\(architecture).attention.layer_norm_rms_epsilon"]?.float ?? 1e-5
         cfg.ropeTheta = file.metadata["\(architecture).rope.freq_base"]?.float ?? 10000
-        if let keyLength = file.metadata["\(architecture).attention.key_length"]?.int { cfg.headDim = keyLength }
+        if file.metadata["\(architecture).attention.key_length"] != nil {
+            cfg.headDim = try size("attention.key_length", atMost: Check.maximumWidth)
+        }
         let tokenCount = file.metadata["tokenizer.ggml.tokens"]?.array?.count
-        cfg.vocabSize = file.metadata["\(architecture).vocab_size"]?.int
-            ?? tokenCount ?? file.info("token_embd.weight")?.shape.first ?? 0
+        cfg.vocabSize = try Check.positive(
+            file.metadata["\(architecture).vocab_size"]?.int ?? tokenCount ?? file.info("token_embd.weight")?.shape.first ?? 0,
+            "GGUF vocabulary size (\(architecture).vocab_size, tokenizer.ggml.tokens)", atMost: Check.maximumVocabulary)
         cfg.attentionBias = file.info("blk.0.attn_q.bias") != nil
         cfg.tieWordEmbeddings = file.info("output.weight") == nil
-        let weights = CountingWeights(GGUFWeights(file: file, headCount: cfg.numAttentionHeads, keyValueHeadCount: cfg.keyValueHeads,
-                                  permutesQueryKey: architecture == "llama" || architecture == "mistral"))
+        let weights = CountingWeights(FiniteWeights(base: GGUFWeights(
+            file: file, headCount: cfg.numAttentionHeads, keyValueHeadCount: cfg.keyValueHeads,
+            permutesQueryKey: architecture == "llama" || architecture == "mistral")))
         return (try Llama(configuration: cfg, weights: weights), weights.bytes)
     }
 

@@ -16,26 +16,31 @@ enum ModelLoader {
     }
 
     static func load(path: String) throws -> Loaded {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw ModelError.fileNotFound(path)
+        guard !path.utf8.contains(0) else {
+            throw ModelError.invalidConfiguration("the model path contains a NUL byte")
         }
-        if isDirectory.boolValue { return try loadFolder(path) }
-        guard path.lowercased().hasSuffix(".gguf") else {
-            throw ModelError.fileNotFound(path)
+        switch RegularFile.kind(of: path) {
+        case .missing: throw ModelError.fileNotFound(path)
+        case .folder: return try loadFolder(path)
+        case .other: throw ModelError.invalidConfiguration("\(path) is not a folder or a regular file")
+        case .regularFile:
+            guard path.lowercased().hasSuffix(".gguf") else { throw ModelError.fileNotFound(path) }
+            return try loadGGUF(path)
         }
-        return try loadGGUF(path)
     }
 
     private static func loadFolder(_ folder: String) throws -> Loaded {
-        let configPath = folder + "/config.json"
-        guard let config = FileManager.default.contents(atPath: configPath) else {
+        guard let config = try RegularFile.contents(folder + "/config.json") else {
             throw ModelError.fileNotFound(folder)
+        }
+        // The tokenizer module reads these itself (weights are mapped non-blocking): none may be a FIFO.
+        for name in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt"] {
+            try RegularFile.requireRegularOrMissing(folder + "/" + name)
         }
         let (transformer, bytes) = try ArchitectureRegistry.transformer(folder: folder, configuration: config)
         let facts = (try? JSONDecoder().decode(TokenFacts.self, from: config)) ?? TokenFacts()
         var generation = GenerationDefaults()
-        if let data = FileManager.default.contents(atPath: folder + "/generation_config.json") {
+        if let data = try RegularFile.contents(folder + "/generation_config.json") {
             generation = (try? JSONDecoder().decode(GenerationDefaults.self, from: data)) ?? generation
         }
         let tokenizer = try folderTokenizer(folder)

@@ -56,6 +56,15 @@ public final class LanguageModel: @unchecked Sendable {
         tokenizer.encode(text, addSpecialTokens: addSpecialTokens)
     }
 
+    /// Throws `ModelError.tokenOutOfRange` for an id the embedding table has no row for (a
+    /// tokenizer may know more tokens than the checkpoint's vocabulary).
+    public func checkVocabulary(_ ids: [Int]) throws {
+        let size = transformer.dimensions.vocabularySize
+        if let id = ids.first(where: { $0 < 0 || $0 >= size }) {
+            throw ModelError.tokenOutOfRange(id: id, vocabularySize: size)
+        }
+    }
+
     /// Text for `ids`.
     public func decode(_ ids: [Int], skipSpecialTokens: Bool = false) -> String {
         tokenizer.decode(ids, skipSpecialTokens: skipSpecialTokens)
@@ -85,9 +94,7 @@ public final class LanguageModel: @unchecked Sendable {
         let dims = transformer.dimensions
         guard !ids.isEmpty else { throw ModelError.emptyInput }
         guard ids.count <= dims.maxPositions else { throw ModelError.inputTooLong(tokens: ids.count, limit: dims.maxPositions) }
-        for id in ids where id < 0 || id >= dims.vocabularySize {
-            throw ModelError.tokenOutOfRange(id: id, vocabularySize: dims.vocabularySize)
-        }
+        try checkVocabulary(ids)
         let hidden = transformer.hiddenStates(embeddings: Variable(constant: transformer.embed([ids])),
                                               positions: Array(ids.indices), cache: nil, probe: probe)
         return transformer.logits(reshape(hidden, [ids.count, dims.hiddenSize])).value

@@ -5,6 +5,10 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case invalidConfiguration(String)
     case missingWeight(String)
     case weightShapeMismatch(name: String, expected: [Int], found: [Int])
+    /// A tensor whose values cannot be right (NaN or infinity).
+    case invalidWeights(name: String, detail: String)
+    /// The model computed NaN or infinite logits from a valid input (weights too large to be real).
+    case nonFiniteOutput(String)
     case inputTooLong(tokens: Int, limit: Int)
     case emptyInput
     case tokenOutOfRange(id: Int, vocabularySize: Int)
@@ -13,10 +17,13 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .fileNotFound(let path): "no model at '\(path)': expected a folder with config.json and *.safetensors, or a .gguf file"
-        case .unsupportedArchitecture(let name): "unsupported architecture '\(name)' (supported: gpt2, llama, mistral, qwen2)"
+        case .unsupportedArchitecture(let name): "unsupported architecture '\(name)' (supported: \(ArchitectureRegistry.supported.joined(separator: ", ")))"
         case .invalidConfiguration(let detail): "invalid model configuration: \(detail)"
         case .missingWeight(let name): "checkpoint has no tensor '\(name)'"
-        case .weightShapeMismatch(let name, let expected, let found): "tensor '\(name)' has shape \(found), expected \(expected)"
+        case .weightShapeMismatch(let name, let expected, let found):
+            "tensor '\(name)' has shape \(found), but the configuration's sizes make it \(expected)"
+        case .invalidWeights(let name, let detail): "tensor '\(name)': \(detail)"
+        case .nonFiniteOutput(let detail): "the model computed non-finite values: \(detail)"
         case .inputTooLong(let tokens, let limit): "input of \(tokens) tokens exceeds the model's limit of \(limit) positions"
         case .emptyInput: "input is empty: at least one token is needed"
         case .tokenOutOfRange(let id, let size): "token id \(id) is outside the vocabulary (size \(size))"
