@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import SeqLensAttribution
 
 /// The JSON-RPC daemon: reads framed messages from one descriptor, answers on another.
 ///
@@ -29,7 +30,9 @@ public final class Server: Sendable {
     init(configuration: ServerConfiguration, output: Int32, loader: any ResidentModelLoader, handlers: [AnyMethodHandler]) {
         self.configuration = configuration
         let registry = ModelRegistry(loader: loader, budgetBytes: configuration.memoryBudgetBytes)
-        environment = ServerEnvironment(registry: registry, queue: ComputeQueue(), log: Logger(level: configuration.logLevel))
+        environment = ServerEnvironment(
+            registry: registry, queue: ComputeQueue(), log: Logger(level: configuration.logLevel),
+            saveRoot: configuration.saveRoot.flatMap(OutputFile.realPath) ?? configuration.saveRoot)
         writer = MessageWriter(descriptor: output)
         self.handlers = Dictionary(handlers.map { ($0.method, $0) }, uniquingKeysWith: { first, _ in first })
         methodNames = ["initialize", "shutdown"] + handlers.map(\.method)
@@ -50,20 +53,35 @@ public final class Server: Sendable {
             if count < 0 && errno == EINTR { continue }
             if count <= 0 {
                 if let event = framer.finish() { _ = handle(event, framer: &framer) }
-                log.info("end of input: answering queued requests, then exiting")
-                environment.queue.drain()
-                environment.queue.waitUntilIdle()
+                // The client is gone: nothing it asked for is worth finishing. Every request still
+                // gets its one answer (-32800), in case the client reads on after closing its end.
+                log.info("end of input: cancelling what is queued or running, then exiting")
+                cancelEverything(reason: "input ended")
+                environment.queue.waitUntilIdle(timeout: Self.exitGraceSeconds)
                 return 0
             }
             chunk.withUnsafeBytes { framer.append(UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
             while let event = framer.nextEvent() {
                 if let status = handle(event, framer: &framer) {
                     // After `shutdown`, finish what was queued before it (its own answer included).
-                    if status == 0 { environment.queue.drain() } else { environment.queue.close() }
-                    environment.queue.waitUntilIdle(timeout: 5)
+                    if status == 0 { environment.queue.drain() } else { cancelEverything(reason: "exit without shutdown") }
+                    environment.queue.waitUntilIdle(timeout: Self.exitGraceSeconds)
                     return status
                 }
             }
+        }
+    }
+
+    /// How long exiting waits for a running request to notice its cancellation; an operation that
+    /// cannot be interrupted (a large model's load) is abandoned with the process after that.
+    static let exitGraceSeconds: TimeInterval = 10
+
+    /// Closes the queue, answers the queued requests -32800 and signals the running one, which
+    /// answers -32800 itself at its next cancellation point.
+    private func cancelEverything(reason: String) {
+        for job in environment.queue.close() {
+            job.cancellation.cancel()
+            writer.sendError(RPCError(.requestCancelled, "request \(job.id) was cancelled before it started: \(reason)"), id: job.id)
         }
     }
 
@@ -263,9 +281,18 @@ public final class Server: Sendable {
 
     private func initialize(_ params: RPCValue?) throws(RPCError) -> RPCValue {
         let reader = try ParamsReader(params)
+        // LSP's InitializeParams are accepted (and ignored) so that LSP client libraries work.
+        try reader.rejectUnknownFields([
+            "processId", "clientInfo", "initializationOptions", "capabilities", "rootUri", "rootPath",
+            "workspaceFolders", "trace", "locale", "workDoneToken",
+        ])
         if let options = try reader.optionalObject("initializationOptions") {
+            try options.rejectUnknownFields(["memoryBudgetBytes", "logLevel", "saveRoot"])
             if options.contains("memoryBudgetBytes") {
                 environment.registry.budgetBytes = try options.optional("memoryBudgetBytes", in: 0...Int.max)
+            }
+            if let root = try options.optional("saveRoot", as: String.self) {
+                try environment.narrowSaveRoot(to: root)
             }
             if let level = try options.optional("logLevel", as: String.self) {
                 log.debug("initializationOptions.logLevel '\(level)' is ignored; use --log-level")

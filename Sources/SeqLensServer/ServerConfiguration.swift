@@ -8,11 +8,18 @@ public struct ServerConfiguration: Sendable {
     public var logLevel: LogLevel
     /// Frames declaring a longer body are rejected.
     public var maximumMessageBytes: Int
+    /// When set, every file the daemon writes (`savePath`) must lie inside this folder, and relative
+    /// save paths are resolved against it.
+    public var saveRoot: String?
 
-    public init(memoryBudgetBytes: Int? = nil, logLevel: LogLevel = .warning, maximumMessageBytes: Int = 256 << 20) {
+    public init(
+        memoryBudgetBytes: Int? = nil, logLevel: LogLevel = .warning,
+        maximumMessageBytes: Int = RequestLimits.messageBytes, saveRoot: String? = nil
+    ) {
         self.memoryBudgetBytes = memoryBudgetBytes
         self.logLevel = logLevel
         self.maximumMessageBytes = maximumMessageBytes
+        self.saveRoot = saveRoot
     }
 }
 

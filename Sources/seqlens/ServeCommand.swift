@@ -17,13 +17,26 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "How much to log on standard error.")
     var logLevel: LogLevel = .warning
 
-    @Option(help: ArgumentHelp("Largest message body accepted, in bytes.", visibility: .hidden))
-    var maxMessageBytes: ByteCount = ByteCount(bytes: 256 << 20)
+    @Option(help: "Largest message body accepted, e.g. 16M (default: 16M).")
+    var maxMessageBytes: ByteCount = ByteCount(bytes: RequestLimits.messageBytes)
+
+    @Option(help: "Folder that every file the daemon writes must lie in; relative save paths resolve against it.")
+    var saveRoot: String?
+
+    func validate() throws {
+        if let saveRoot {
+            var status = stat()
+            guard saveRoot.hasPrefix("/"), stat(saveRoot, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR else {
+                throw ValidationError("--save-root must be an absolute path to an existing folder, got '\(saveRoot)'")
+            }
+        }
+    }
 
     func run() throws {
         let output = try StandardOutputGuard.claimStandardOutput()
         let configuration = ServerConfiguration(
-            memoryBudgetBytes: memoryBudget?.bytes, logLevel: logLevel, maximumMessageBytes: maxMessageBytes.bytes)
+            memoryBudgetBytes: memoryBudget?.bytes, logLevel: logLevel, maximumMessageBytes: maxMessageBytes.bytes,
+            saveRoot: saveRoot)
         let status = Server(configuration: configuration, output: output).serve(input: STDIN_FILENO)
         if status != 0 { throw ExitCode(status) }
     }

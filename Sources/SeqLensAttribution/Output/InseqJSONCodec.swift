@@ -74,7 +74,8 @@ extension FeatureAttributionOutput {
     /// Saves as Inseq's `FeatureAttributionOutput.save` does.
     ///
     /// - Parameters:
-    ///   - path: the file to write (e.g. "out.json").
+    ///   - path: the file to write (e.g. "out.json"); a relative path is taken relative to the
+    ///     current directory (the daemon checks its paths itself and passes an `OutputFile`).
     ///   - overwrite: replace an existing file instead of throwing `fileExists`.
     ///   - usePrimitives: see `inseqJSON(usePrimitives:scoresPrecision:)`.
     ///   - splitSequences: one file per sequence, named "<path before .json>_<index>.json", with
@@ -85,27 +86,33 @@ extension FeatureAttributionOutput {
         to path: String, overwrite: Bool = false, usePrimitives: Bool = false, splitSequences: Bool = false,
         scoresPrecision: ScorePrecision = .float32
     ) throws(AttributionOutputError) {
-        if !overwrite && FileManager.default.fileExists(atPath: path) { throw .fileExists(path: path) }
-        var outputs: [(String, FeatureAttributionOutput)] = []
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        try save(
+            to: OutputFile(absolute, overwrite: overwrite), overwrite: overwrite, usePrimitives: usePrimitives,
+            splitSequences: splitSequences, scoresPrecision: scoresPrecision)
+    }
+
+    /// Saves to a checked destination (see `save(to:overwrite:...)` for the parameters).
+    public func save(
+        to file: OutputFile, overwrite: Bool = false, usePrimitives: Bool = false, splitSequences: Bool = false,
+        scoresPrecision: ScorePrecision = .float32
+    ) throws(AttributionOutputError) {
+        var outputs: [(OutputFile, FeatureAttributionOutput)] = []
         if splitSequences {
-            let stem = path.components(separatedBy: ".json").first ?? path
+            let stem = file.path.components(separatedBy: ".json").first ?? file.path
             for (index, sequence) in sequenceAttributions.enumerated() {
                 var single = FeatureAttributionOutput(sequenceAttributions: [sequence], info: info)
                 for key in ["input_texts", "generated_texts"] {
                     if let texts = info[key]?.arrayValue, index < texts.count { single.info[key] = .array([texts[index]]) }
                 }
-                outputs.append(("\(stem)_\(index).json", single))
+                outputs.append((try OutputFile("\(stem)_\(index).json", root: file.root, overwrite: overwrite), single))
             }
         } else {
-            outputs.append((path, self))
+            outputs.append((file, self))
         }
-        for (file, output) in outputs {
+        for (destination, output) in outputs {
             let text = output.inseqJSON(usePrimitives: usePrimitives, scoresPrecision: scoresPrecision)
-            do {
-                try Data(text.utf8).write(to: URL(fileURLWithPath: file))
-            } catch {
-                throw .fileAccess(path: file, reason: error.localizedDescription)
-            }
+            try destination.write(Data(text.utf8), overwrite: overwrite)
         }
     }
 

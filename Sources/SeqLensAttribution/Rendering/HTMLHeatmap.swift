@@ -37,14 +37,12 @@ public struct HTMLHeatmap: Sendable {
         return Self.page(title: escape(title), body: body)
     }
 
-    /// Writes `render(output)` to `path`.
+    /// Writes `render(output)` to `path` (relative to the current directory unless absolute),
+    /// replacing a regular file there.
     public func write(_ output: FeatureAttributionOutput, to path: String) throws(AttributionOutputError) {
         let html = try render(output)
-        do {
-            try Data(html.utf8).write(to: URL(fileURLWithPath: path))
-        } catch {
-            throw .fileAccess(path: path, reason: error.localizedDescription)
-        }
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        try OutputFile(absolute, overwrite: true).write(Data(html.utf8), overwrite: true)
     }
 
     func render(_ table: HeatmapTable, scale: ColorScale) -> String {

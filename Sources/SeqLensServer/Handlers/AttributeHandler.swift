@@ -26,13 +26,12 @@ struct AttributeHandler: MethodHandler {
             "stepScores",
             "attrPosStart", "attrPosEnd", "contrastTargets", "contrastTargetsAlignments", "includeEosBaseline",
             "skipSpecialTokens", "generationArgs", "batchSize", "aggregate", "granular", "savePath", "overwrite",
-            "outputStepAttributions", "workDoneToken",
+            "outputStepAttributions",
         ]
 
         init(from params: ParamsReader) throws(RPCError) {
-            try params.rejectUnknownFields(Self.fields)
             model = try params.modelID()
-            let inputs = try params.requiredArray("inputs", of: String.self)
+            let inputs = try params.requiredArray("inputs", of: String.self, maximumCount: RequestLimits.inputs)
             request = AttributionRequest(inputs: inputs)
             if let generated = try params.optionalArray("generatedTexts", of: String.self) {
                 try Self.checkOnePerInput(generated.count, inputs.count, field: "generatedTexts")
@@ -98,7 +97,7 @@ struct AttributeHandler: MethodHandler {
                 "returnConvergenceDelta", "abs",
             ])
             var arguments = MethodArguments()
-            if let steps = try reader.optional("nSteps", in: 1...1_000_000) { arguments.steps = steps }
+            if let steps = try reader.optional("nSteps", in: 1...RequestLimits.integrationSteps) { arguments.steps = steps }
             if let rule = try reader.optionalChoice("integration", of: IntegrationRule.self) {
                 arguments.integration = rule
             }
@@ -108,7 +107,7 @@ struct AttributeHandler: MethodHandler {
                     "\(reader.path).nSteps: riemann_trapezoid needs at least 2 steps, got \(arguments.steps)")
             }
             arguments.internalBatchSize = try reader.optional("internalBatchSize", in: 1...Int.max)
-            if let samples = try reader.optional("nSamples", in: 1...100_000) { arguments.samples = samples }
+            if let samples = try reader.optional("nSamples", in: 1...RequestLimits.samples) { arguments.samples = samples }
             if let deviation = try reader.optional("stdevs", in: 0.0...1e6) {
                 arguments.standardDeviation = Float(deviation)
             }
@@ -139,7 +138,7 @@ struct AttributeHandler: MethodHandler {
             if let force = try reader.optional("contrastForceInputs", as: Bool.self) {
                 options.contrastForceInputs = force
             }
-            if let passes = try reader.optional("nMcdSteps", in: 1...100_000) { options.mcDropoutSteps = passes }
+            if let passes = try reader.optional("nMcdSteps", in: 1...RequestLimits.samples) { options.mcDropoutSteps = passes }
             if let seed = try reader.optional("mcdSeed", in: 0...Int.max) { options.mcDropoutSeed = UInt64(seed) }
             return options
         }
@@ -191,6 +190,15 @@ struct AttributeHandler: MethodHandler {
 
     func handle(_ params: Params, context: RequestContext) throws -> RPCValue {
         let model = try context.registry.use(params.model)
+        // The destination is checked before the work, and again when written.
+        let destination: OutputFile?
+        do {
+            destination = try params.savePath.map { path throws(AttributionOutputError) in
+                try OutputFile(path, root: context.environment.saveRoot, overwrite: params.overwrite)
+            }
+        } catch {
+            throw RPCError(.invalidParams, "params.savePath: \(error)")
+        }
         try context.checkCancellation()
         let request = params.request
         context.progress?.begin(
@@ -210,9 +218,9 @@ struct AttributeHandler: MethodHandler {
         } catch let error as AttributionError {
             throw Self.rpcError(for: error)
         }
-        if let path = params.savePath {
+        if let destination {
             do {
-                try output.save(to: path, overwrite: params.overwrite)
+                try output.save(to: destination, overwrite: params.overwrite)
             } catch {
                 throw RPCError(.invalidParams, "params.savePath: \(error)")
             }
@@ -228,7 +236,7 @@ struct AttributeHandler: MethodHandler {
         }
         context.progress?.end(message: "done")
         var result: [String: RPCValue] = ["results": .array(results)]
-        if let path = params.savePath { result["savedTo"] = .string(path) }
+        if let destination { result["savedTo"] = .string(destination.path) }
         return .object(result)
     }
 

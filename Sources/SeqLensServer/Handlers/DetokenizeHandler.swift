@@ -4,6 +4,9 @@ struct DetokenizeHandler: MethodHandler {
     static let execution = Execution.computeQueue
 
     struct Params: RequestParams {
+        static let fields: Set<String> = [
+            "model", "ids", "skipSpecialTokens"
+        ]
         var model: String
         var ids: [[Int]]
         var skipSpecialTokens: Bool

@@ -8,6 +8,10 @@ struct GenerateHandler: MethodHandler {
     static let execution = Execution.computeQueue
 
     struct Params: RequestParams {
+        static let fields: Set<String> = [
+            "model", "inputs", "addSpecialTokens", "returnPromptTokens", "maxNewTokens", "doSample", "temperature",
+            "topK", "topP", "seed", "returnTopK", "stopAtEos",
+        ]
         var model: String
         var inputs: [String]
         var options = GenerationOptions()
@@ -17,7 +21,7 @@ struct GenerateHandler: MethodHandler {
 
         init(from params: ParamsReader) throws(RPCError) {
             model = try params.modelID()
-            inputs = try params.requiredArray("inputs", of: String.self)
+            inputs = try params.requiredArray("inputs", of: String.self, maximumCount: RequestLimits.inputs)
             addSpecialTokens = try params.optional("addSpecialTokens", as: Bool.self) ?? true
             returnPromptTokens = try params.optional("returnPromptTokens", as: Bool.self) ?? false
             if let value = try params.optional("maxNewTokens", in: 0...1_000_000) { options.maxNewTokens = value }

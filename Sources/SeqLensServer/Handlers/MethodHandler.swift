@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SeqLensAttribution
 import SeqLensModels
 
@@ -12,6 +13,9 @@ public enum Execution: Sendable {
 
 /// A request's typed parameters, read from the JSON `params` object.
 public protocol RequestParams: Sendable {
+    /// Every field the method accepts; the dispatcher rejects any other with -32602 naming it
+    /// (`workDoneToken` is accepted everywhere).
+    static var fields: Set<String> { get }
     /// - Throws: `RPCError` with `invalidParams`, naming the field and what was expected.
     init(from params: ParamsReader) throws(RPCError)
     /// The resident model the request uses: kept from eviction while the request waits.
@@ -24,6 +28,7 @@ extension RequestParams {
 
 /// Requests without parameters.
 public struct NoParams: RequestParams {
+    public static let fields: Set<String> = []
     public init(from params: ParamsReader) {}
 }
 
@@ -58,12 +63,39 @@ public final class ServerEnvironment: Sendable {
     public let startedAt: Date
     public let log: Logger
     let queue: ComputeQueue
+    private let confinedRoot: Mutex<String?>
 
-    init(registry: ModelRegistry, queue: ComputeQueue, log: Logger) {
+    init(registry: ModelRegistry, queue: ComputeQueue, log: Logger, saveRoot: String?) {
         self.registry = registry
         self.queue = queue
         self.log = log
         self.startedAt = Date()
+        confinedRoot = Mutex(saveRoot)
+    }
+
+    /// The folder every written file must lie in (`--save-root`, narrowed by
+    /// `initializationOptions.saveRoot`); nil when writes are not confined.
+    public var saveRoot: String? { confinedRoot.withLock { $0 } }
+
+    /// Confines writes to `folder`, which must lie inside the current root if there is one: a client
+    /// may narrow what the daemon's owner allowed, never widen it.
+    func narrowSaveRoot(to folder: String) throws(RPCError) {
+        let field = "params.initializationOptions.saveRoot"
+        guard folder.hasPrefix("/"), !folder.utf8.contains(0), let resolved = OutputFile.realPath(folder) else {
+            throw RPCError(.invalidParams, "\(field): expected an absolute path to an existing folder, got '\(folder)'")
+        }
+        var status = stat()
+        guard stat(resolved, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR else {
+            throw RPCError(.invalidParams, "\(field): '\(folder)' is not a folder")
+        }
+        try confinedRoot.withLock { (root: inout String?) throws(RPCError) in
+            if let current = root, let real = OutputFile.realPath(current),
+                resolved != real && !resolved.hasPrefix(real == "/" ? "/" : real + "/")
+            {
+                throw RPCError(.invalidParams, "\(field): '\(folder)' is outside the daemon's save root \(current)")
+            }
+            root = resolved
+        }
     }
 }
 
@@ -83,7 +115,9 @@ struct AnyMethodHandler: Sendable {
         method = Handler.method
         execution = Handler.execution
         prepare = { json throws(RPCError) in
-            let params = try Handler.Params(from: ParamsReader(json))
+            let reader = try ParamsReader(json)
+            try reader.rejectUnknownFields(Handler.Params.fields.union(["workDoneToken"]))
+            let params = try Handler.Params(from: reader)
             return PreparedRequest(modelID: params.modelID) { context in
                 try handler.handle(params, context: context).json
             }

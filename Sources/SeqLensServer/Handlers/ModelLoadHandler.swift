@@ -6,6 +6,9 @@ struct ModelLoadHandler: MethodHandler {
     static let execution = Execution.computeQueue
 
     struct Params: RequestParams {
+        static let fields: Set<String> = [
+            "path", "id"
+        ]
         var location: ModelLocation
         var id: String?
 
@@ -13,6 +16,9 @@ struct ModelLoadHandler: MethodHandler {
             let path = try params.required("path", as: String.self)
             guard !path.isEmpty else {
                 throw RPCError(.invalidParams, "params.path: expected a folder, a .gguf file or \"default\", got an empty string")
+            }
+            guard !path.utf8.contains(0) else {
+                throw RPCError(.invalidParams, "params.path: the path contains a NUL byte")
             }
             location = ModelLocation(argument: path)
             id = try params.optional("id", as: String.self)

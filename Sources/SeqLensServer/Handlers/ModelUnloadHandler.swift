@@ -5,6 +5,9 @@ struct ModelUnloadHandler: MethodHandler {
     static let execution = Execution.computeQueue
 
     struct Params: RequestParams {
+        static let fields: Set<String> = [
+            "model"
+        ]
         var model: String
         init(from params: ParamsReader) throws(RPCError) { model = try params.modelID() }
     }

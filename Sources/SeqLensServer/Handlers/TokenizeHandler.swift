@@ -4,6 +4,9 @@ struct TokenizeHandler: MethodHandler {
     static let execution = Execution.computeQueue
 
     struct Params: RequestParams {
+        static let fields: Set<String> = [
+            "model", "texts", "addSpecialTokens"
+        ]
         var model: String
         var texts: [String]
         var addSpecialTokens: Bool

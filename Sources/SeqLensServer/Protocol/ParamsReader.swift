@@ -85,13 +85,18 @@ public struct ParamsReader {
     }
 
     public func requiredArray<Element: ParamValue>(
-        _ field: String, of type: Element.Type = Element.self, allowEmpty: Bool = false
+        _ field: String, of type: Element.Type = Element.self, allowEmpty: Bool = false,
+        maximumCount: Int = RequestLimits.arrayElements
     ) throws(RPCError) -> [Element] {
         guard let value = try optionalArray(field, of: type) else {
             throw RPCError.invalidParams("\(path).\(field)", expected: "an array of \(Self.plural(Element.expected))", got: nil)
         }
         if value.isEmpty && !allowEmpty {
             throw RPCError(.invalidParams, "\(path).\(field): expected a non-empty array, got an empty one")
+        }
+        if value.count > maximumCount {
+            throw RPCError(
+                .invalidParams, "\(path).\(field): expected at most \(maximumCount) elements, got \(value.count)")
         }
         return value
     }
@@ -163,6 +168,10 @@ public struct ParamsReader {
     private static func array<Element: ParamValue>(_ json: RPCValue, path: String, of type: Element.Type) throws(RPCError) -> [Element] {
         guard case .array(let values) = json else {
             throw RPCError.invalidParams(path, expected: "an array of \(plural(Element.expected))", got: json)
+        }
+        guard values.count <= RequestLimits.arrayElements else {
+            throw RPCError(
+                .invalidParams, "\(path): expected at most \(RequestLimits.arrayElements) elements, got \(values.count)")
         }
         var result: [Element] = []
         result.reserveCapacity(values.count)

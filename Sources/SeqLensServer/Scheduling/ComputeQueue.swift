@@ -63,14 +63,18 @@ final class ComputeQueue: @unchecked Sendable {
         return .notFound
     }
 
-    /// Stops taking jobs, drops the queued ones and cancels the running one.
-    func close() {
+    /// Stops taking jobs, cancels the running one and removes the queued ones.
+    /// - Returns: the removed jobs, which the caller must answer.
+    @discardableResult
+    func close() -> [ComputeJob] {
         condition.lock()
+        defer { condition.unlock() }
         closed = true
+        let dropped = pending
         pending.removeAll()
         running?.cancellation.cancel()
         condition.broadcast()
-        condition.unlock()
+        return dropped
     }
 
     /// Stops taking jobs but lets the queued ones run (end of input: answer what was asked).
