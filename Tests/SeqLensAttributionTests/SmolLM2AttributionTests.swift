@@ -7,9 +7,11 @@ import SeqLensModels
 /// SmolLM2 (the real default model) against Inseq on transformers reading the same GGUF
 /// (Tests/Fixtures/smollm2-attribution, from scripts/fixtures/make_smollm2_attribution_fixtures.py):
 /// attributions within 1e-3 × max |reference|, NaN where Inseq has NaN, step scores within 1e-3.
-@Suite("SmolLM2 attributions equal Inseq's", .serialized)
+@Suite(
+    "SmolLM2 attributions equal Inseq's", .serialized,
+    .enabled(if: Fixtures.smolLM2IsCached, Comment(rawValue: Fixtures.smolLM2Missing)))
 struct SmolLM2AttributionTests {
-    static let model: LanguageModel? = Fixtures.smolLM2.flatMap { try? LanguageModel.load(.path($0)) }
+    static let model = Result { try LanguageModel.load(.path(Fixtures.smolLM2())) }
 
     static var caseIDs: [String] {
         guard let index = try? Fixtures.json("smollm2-attribution/index.json"),
@@ -19,7 +21,7 @@ struct SmolLM2AttributionTests {
 
     @Test(arguments: caseIDs)
     func matchesInseq(caseID: String) throws {
-        guard let model = Self.model else { return }
+        let model = try Self.model.get()
         let index = try Fixtures.json("smollm2-attribution/index.json")
         let item = try #require((index["cases"] as? [[String: Any]])?.first { ($0["id"] as? String) == caseID })
         var request = try InseqFixtureTests.request(from: item)

@@ -5,20 +5,18 @@ import SeqLensTestSupport
 
 /// The real default model (SmolLM2-135M-Instruct, Q4_1 GGUF) against transformers reading the
 /// same file (Tests/Fixtures/smollm2/reference.json, from scripts/fixtures/make_model_fixtures.py).
-@Suite("SmolLM2 GGUF agrees with transformers", .serialized)
+@Suite(
+    "SmolLM2 GGUF agrees with transformers", .serialized,
+    .enabled(if: Fixtures.smolLM2IsCached, Comment(rawValue: Fixtures.smolLM2Missing)))
 struct SmolLM2Tests {
-    static let model: LanguageModel? = {
-        guard let path = Fixtures.smolLM2 else { return nil }
-        return try? LanguageModel.load(.path(path))
-    }()
+    static let model = Result { try LanguageModel.load(.path(Fixtures.smolLM2())) }
 
     func cases() throws -> [[String: Any]] {
         try #require(Fixtures.json("smollm2/reference.json")["cases"] as? [[String: Any]])
     }
 
     @Test func loadsWithTheRightShape() throws {
-        guard Fixtures.smolLM2 != nil else { return }
-        let model = try #require(Self.model)
+        let model = try Self.model.get()
         #expect(model.info.architecture == "llama")
         #expect(model.info.layerCount == 30 && model.info.hiddenSize == 576)
         #expect(model.info.headCount == 9 && model.info.keyValueHeadCount == 3)
@@ -26,8 +24,7 @@ struct SmolLM2Tests {
     }
 
     @Test func nextTokenProbabilities() throws {
-        guard Fixtures.smolLM2 != nil else { return }
-        let model = try #require(Self.model)
+        let model = try Self.model.get()
         let cases = try cases()
         #expect(cases.count >= 10)
         var worst: Float = 0
@@ -52,8 +49,7 @@ struct SmolLM2Tests {
     }
 
     @Test func fullLogitsWhereRecorded() throws {
-        guard Fixtures.smolLM2 != nil else { return }
-        let model = try #require(Self.model)
+        let model = try Self.model.get()
         var checked = 0
         for item in try cases() {
             guard let expected = item["logits"] as? [Double], expected.count == model.info.vocabularySize,
@@ -70,8 +66,7 @@ struct SmolLM2Tests {
     }
 
     @Test func capitalOfFranceIsParis() throws {
-        guard Fixtures.smolLM2 != nil else { return }
-        let model = try #require(Self.model)
+        let model = try Self.model.get()
         let item = try #require(try cases().first { ($0["prompt"] as? String) == "The capital of France is" })
         var options = GenerationOptions()
         options.maxNewTokens = 1
@@ -84,8 +79,7 @@ struct SmolLM2Tests {
     }
 
     @Test func greedyGenerationsAreIdentical() throws {
-        guard Fixtures.smolLM2 != nil else { return }
-        let model = try #require(Self.model)
+        let model = try Self.model.get()
         for item in try cases() {
             let ids = try #require(item["input_ids"] as? [Int])
             let expected = try #require(item["greedy_ids"] as? [Int])

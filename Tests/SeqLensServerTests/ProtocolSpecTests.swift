@@ -38,8 +38,11 @@ import Testing
         let attribute = spec.methods["attribute"]?["params"]?.arrayValue ?? []
         let integration = attribute.first { $0["name"] == "methodArgs" }?["schema"]?["properties"]?["integration"]?["enum"]
         #expect(integration == IntegrationRule.allCases.map(\.rawValue).json)
-        let documented = Set(attribute.compactMap { $0["name"]?.stringValue })
-        #expect(documented == AttributeHandler.Params.fields)
+        for handler in builtInHandlers {
+            let params = spec.methods[handler.method]?["params"]?.arrayValue ?? []
+            let documented = Set(params.compactMap { $0["name"]?.stringValue }).subtracting(["workDoneToken"])
+            #expect(documented == handler.fields, "\(handler.method): the spec's params against the fields the handler accepts")
+        }
     }
 
     /// `attribute` replies from the real binary (tiny-gpt2), progress included, conform to the spec.

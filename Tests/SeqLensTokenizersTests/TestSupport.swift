@@ -27,12 +27,21 @@ enum TestFiles {
         return base.appendingPathComponent("seqlens")
     }()
 
-    /// A cache file, or nil with a visible note saying why the test using it is skipped.
-    static func cached(_ relativePath: String, madeBy maker: String) -> URL? {
+    /// Whether the cache holds `relativePath`: tests that need it are `.enabled(if:)` on this, with
+    /// `missing(_:madeBy:)` as the reason, so they show as skipped rather than pass.
+    static func isCached(_ relativePath: String) -> Bool {
+        FileManager.default.fileExists(atPath: cache.appendingPathComponent(relativePath).path)
+    }
+
+    static func missing(_ relativePath: String, madeBy maker: String) -> Comment {
+        Comment(rawValue: "\(cache.appendingPathComponent(relativePath).path) is missing (made by \(maker))")
+    }
+
+    /// A cache file that the test's `.enabled(if:)` condition said is there.
+    static func cached(_ relativePath: String) throws -> URL {
         let url = cache.appendingPathComponent(relativePath)
-        if FileManager.default.fileExists(atPath: url.path) { return url }
-        print("SKIPPED: \(url.path) is missing (made by \(maker))")
-        return nil
+        try #require(FileManager.default.fileExists(atPath: url.path), "\(url.path) is missing")
+        return url
     }
 
     static func json<T>(_ name: String, as type: T.Type = T.self) throws -> T {

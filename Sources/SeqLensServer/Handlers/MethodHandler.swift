@@ -109,11 +109,14 @@ struct PreparedRequest: Sendable {
 struct AnyMethodHandler: Sendable {
     let method: String
     let execution: Execution
+    /// The fields its params may have (`workDoneToken` besides).
+    let fields: Set<String>
     let prepare: @Sendable (RPCValue?) throws(RPCError) -> PreparedRequest
 
     init<Handler: MethodHandler>(_ handler: Handler) {
         method = Handler.method
         execution = Handler.execution
+        fields = Handler.Params.fields
         prepare = { json throws(RPCError) in
             let reader = try ParamsReader(json)
             try reader.rejectUnknownFields(Handler.Params.fields.union(["workDoneToken"]))
