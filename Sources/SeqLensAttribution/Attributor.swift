@@ -296,35 +296,14 @@ public struct Attributor {
         return AttributionTensor(shape: [end, k, w], values: out)
     }
 
-    /// A site name, or a transformers module path (`transformer.h.3.mlp`, `model.layers.3`).
-    func resolveSite(_ layer: String?) throws -> String {
-        guard let layer else { return "embed" }
-        let layers = model.info.layerCount
-        let parts = layer.split(separator: ".").map(String.init)
-        func block(_ index: String) throws -> Int {
-            guard let i = Int(index), i >= 0, i < layers else { throw AttributionError.unknownSite(layer) }
-            return i
+    /// The site of a layer method: a site name or a transformers module path (`transformer.h.3.mlp`,
+    /// `model.layers.3`); the token embeddings when nil. Attention patterns are not differentiable sites.
+    func resolveSite(_ layer: String?) throws -> Site {
+        guard let layer else { return Site(.embed) }
+        guard let site = try? model.sites.resolveOne(layer), !site.kind.isPattern else {
+            throw AttributionError.unknownSite(layer)
         }
-        if parts.first == "blocks", parts.count >= 3 {
-            let i = try block(parts[1])
-            let rest = parts.dropFirst(2).joined(separator: ".")
-            guard ["resid_pre", "resid_mid", "resid_post", "attn.out", "attn.z", "mlp.out"].contains(rest) else {
-                throw AttributionError.unknownSite(layer)
-            }
-            return "blocks.\(i).\(rest)"
-        }
-        if ["embed", "transformer.wte", "model.embed_tokens"].contains(layer) { return "embed" }
-        let prefixes = [["transformer", "h"], ["model", "layers"]]
-        for prefix in prefixes where parts.count >= 3 && Array(parts.prefix(2)) == prefix {
-            let i = try block(parts[2])
-            switch parts.dropFirst(3).joined(separator: ".") {
-            case "": return "blocks.\(i).resid_post"
-            case "mlp": return "blocks.\(i).mlp.out"
-            case "attn", "self_attn": return "blocks.\(i).attn.out"
-            default: break
-            }
-        }
-        throw AttributionError.unknownSite(layer)
+        return site
     }
 }
 

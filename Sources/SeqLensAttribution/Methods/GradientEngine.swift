@@ -22,7 +22,7 @@ enum GradientInput {
     case embeddings(Tensor)
     /// The site's activation, computed from `embeddings` (B, T, C), optionally replaced by
     /// `replacement` (same shape as the site).
-    case site(String, embeddings: Tensor, replacement: Tensor?)
+    case site(Site, embeddings: Tensor, replacement: Tensor?)
 }
 
 /// The batched reverse pass of house plan decision 2: one forward over the whole sequence for
@@ -63,7 +63,7 @@ struct GradientEngine {
         let hidden = transformer.hiddenStates(
             embeddings: leaf ?? Variable(constant: embeddings), positions: Array(0..<t), cache: nil, probe: substitution)
         if let substitution { leaf = substitution.leaf }
-        guard let leaf else { throw AttributionError.unknownSite(substitution?.site ?? "?") }
+        guard let leaf else { throw AttributionError.unknownSite(substitution.map { "\($0.site)" } ?? "?") }
         let c = hidden.shape[2], k = steps.count
 
         // Logits only where a step reads them: rows (b, position − 1) for every step.
@@ -156,21 +156,21 @@ struct GradientEngine {
 /// Swaps a site's activation for a tape leaf (optionally with other values) so that gradients
 /// can be taken with respect to it.
 final class SiteSubstitution: ActivationProbe {
-    let site: String
+    let site: Site
     let tape: Tape?
     let replacement: Tensor?
     private(set) var leaf: Variable?
     private(set) var observed: Tensor?
 
-    init(site: String, tape: Tape?, replacement: Tensor?) {
+    init(site: Site, tape: Tape?, replacement: Tensor?) {
         self.site = site
         self.tape = tape
         self.replacement = replacement
     }
 
-    func wants(_ name: String) -> Bool { name == site }
+    func wants(_ name: Site) -> Bool { name == site }
 
-    func visit(_ name: String, _ value: Variable) -> Variable {
+    func visit(_ name: Site, _ value: Variable) -> Variable {
         observed = value.value
         let used = replacement ?? value.value
         precondition(used.shape == value.shape, "replacement \(used.shape) for site \(name) of shape \(value.shape)")

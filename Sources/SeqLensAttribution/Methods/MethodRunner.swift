@@ -11,7 +11,7 @@ struct MethodRunner {
     let method: AttributionMethod
     let arguments: MethodArguments
     /// Resolved activation site for layer methods.
-    let site: String?
+    let site: Site?
 
     struct Output {
         /// (K, T, W): step k's attribution of position t (only t < position_k is meaningful).
@@ -229,11 +229,11 @@ struct MethodRunner {
     }
 
     /// The site's activation (1, T, W) for some embeddings.
-    private func activation(site: String, embeddings: Tensor) throws -> Tensor {
+    private func activation(site: Site, embeddings: Tensor) throws -> Tensor {
         let probe = SiteSubstitution(site: site, tape: nil, replacement: nil)
         _ = engine.transformer.hiddenStates(embeddings: Variable(constant: embeddings),
                                             positions: Array(0..<embeddings.shape[1]), cache: nil, probe: probe)
-        guard let observed = probe.observed else { throw AttributionError.unknownSite(site) }
+        guard let observed = probe.observed else { throw AttributionError.unknownSite("\(site)") }
         return observed
     }
 
@@ -260,7 +260,7 @@ struct MethodRunner {
         return baseline
     }
 
-    private func requireSite() throws -> String {
+    private func requireSite() throws -> Site {
         guard let site else { throw AttributionError.invalidArgument("\(method.rawValue) needs a layer (methodArgs.layer)") }
         return site
     }

@@ -44,59 +44,54 @@ public struct TransformerDimensions: Sendable, Equatable {
     public var maxPositions: Int
 }
 
-/// Reads, replaces or zeroes activations at named sites (house plan decision 4).
-///
-/// Site names: `embed`, `blocks.{i}.resid_pre`, `blocks.{i}.attn.z` (per-head mixed values,
-/// (B, T, H·D), before the output projection), `blocks.{i}.attn.out`, `blocks.{i}.resid_mid`,
-/// `blocks.{i}.mlp.out`, `blocks.{i}.resid_post`, `final_norm.out`; the attention pattern
-/// `blocks.{i}.attn.pattern` (B, H, T, S) is reported through `observe` only.
+/// Reads, replaces or zeroes activations at sites (house plan decision 4). Shapes: residual-like
+/// sites (B, T, C); `attn.z` (B, T, H·D), the heads side by side; `attn.pattern` (B, H, T, S),
+/// reported through `observe` only.
 public protocol ActivationProbe: AnyObject {
     /// Whether the probe wants `site`; sites it does not want cost nothing.
-    func wants(_ site: String) -> Bool
+    func wants(_ site: Site) -> Bool
     /// The activation to continue with (return `value` to only read it).
-    func visit(_ site: String, _ value: Variable) -> Variable
+    func visit(_ site: Site, _ value: Variable) -> Variable
     /// A read-only activation (attention patterns).
-    func observe(_ site: String, _ value: Tensor)
+    func observe(_ site: Site, _ value: Tensor)
     /// What to do to each row of layer `layer`'s attention probabilities before they mix the
     /// values (Monte Carlo dropout); nil for nothing.
     func attentionDropout(layer: Int) -> AttentionDropout?
 }
 
 extension ActivationProbe {
-    public func observe(_ site: String, _ value: Tensor) {}
+    public func observe(_ site: Site, _ value: Tensor) {}
     public func attentionDropout(layer: Int) -> AttentionDropout? { nil }
 }
 
 extension Optional where Wrapped == ActivationProbe {
-    /// Passes `value` through the probe at `site()` when there is one that wants it.
+    /// Passes `value` through the probe at `site` when there is one that wants it.
     @inline(__always)
-    func visit(_ site: @autoclosure () -> String, _ value: Variable) -> Variable {
-        guard let probe = self else { return value }
-        let name = site()
-        return probe.wants(name) ? probe.visit(name, value) : value
+    func visit(_ site: Site, _ value: Variable) -> Variable {
+        guard let probe = self, probe.wants(site) else { return value }
+        return probe.visit(site, value)
     }
 
     func attentionDropout(layer: Int) -> AttentionDropout? { self?.attentionDropout(layer: layer) }
 
     @inline(__always)
-    func observe(_ site: @autoclosure () -> String, _ value: @autoclosure () -> Tensor) {
-        guard let probe = self else { return }
-        let name = site()
-        if probe.wants(name) { probe.observe(name, value()) }
+    func observe(_ site: Site, _ value: @autoclosure () -> Tensor) {
+        guard let probe = self, probe.wants(site) else { return }
+        probe.observe(site, value())
     }
 }
 
-/// A probe that records every activation it is asked for (logit lens, inspection).
+/// A probe that records every activation it is asked for (inspection, logit lens).
 public final class ActivationRecorder: ActivationProbe {
-    public let sites: Set<String>
-    public private(set) var values: [String: Tensor] = [:]
+    public let sites: Set<Site>
+    public private(set) var values: [Site: Tensor] = [:]
 
-    public init(sites: Set<String>) { self.sites = sites }
+    public init(sites: Set<Site>) { self.sites = sites }
 
-    public func wants(_ site: String) -> Bool { sites.contains(site) }
-    public func visit(_ site: String, _ value: Variable) -> Variable {
+    public func wants(_ site: Site) -> Bool { sites.contains(site) }
+    public func visit(_ site: Site, _ value: Variable) -> Variable {
         values[site] = value.value
         return value
     }
-    public func observe(_ site: String, _ value: Tensor) { values[site] = value }
+    public func observe(_ site: Site, _ value: Tensor) { values[site] = value }
 }

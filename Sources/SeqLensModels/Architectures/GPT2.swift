@@ -129,7 +129,7 @@ public struct GPT2: CausalTransformer {
         let b = embeddings.shape[0], t = embeddings.shape[1], c = dimensions.hiddenSize
         let heads = dimensions.headCount, d = dimensions.headDimension
         let eps = configuration.layerNormEpsilon
-        var x = probe.visit("embed", embeddings)
+        var x = probe.visit(Site(.embed), embeddings)
         // Learned absolute positions are a constant added to every sequence of the batch.
         let table = gatherRows(positionEmbeddings, positions)
         var withPositions = [Float](repeating: 0, count: b * t * c)
@@ -138,7 +138,7 @@ public struct GPT2: CausalTransformer {
         }
         x = add(x, Variable(constant: Tensor(shape: [b, t, c], scalars: withPositions)))
         for (i, block) in blocks.enumerated() {
-            x = probe.visit("blocks.\(i).resid_pre", x)
+            x = probe.visit(.block(i, .residPre), x)
             let qkv = block.qkv(layerNorm(x, gamma: block.norm1Gamma, beta: block.norm1Beta, epsilon: eps))
             var scale: Float = configuration.scaleAttnWeights ? 1 / Float(d).squareRoot() : 1
             if configuration.scaleAttnByInverseLayerIdx { scale /= Float(i + 1) }
@@ -153,15 +153,15 @@ public struct GPT2: CausalTransformer {
                 attention = causalSelfAttention(fused: qkv, queryHeads: heads, keyValueHeads: heads, scale: scale,
                                                 dropout: probe.attentionDropout(layer: i))
             }
-            probe.observe("blocks.\(i).attn.pattern", attention.probabilities)
-            let z = probe.visit("blocks.\(i).attn.z", attention.output)
-            let attentionOut = probe.visit("blocks.\(i).attn.out", block.projection(z))
-            x = probe.visit("blocks.\(i).resid_mid", add(x, attentionOut))
+            probe.observe(.block(i, .attentionPattern), attention.probabilities)
+            let z = probe.visit(.block(i, .attentionZ), attention.output)
+            let attentionOut = probe.visit(.block(i, .attentionOut), block.projection(z))
+            x = probe.visit(.block(i, .residMid), add(x, attentionOut))
             let hidden = activation(block.up(layerNorm(x, gamma: block.norm2Gamma, beta: block.norm2Beta, epsilon: eps)))
-            let mlpOut = probe.visit("blocks.\(i).mlp.out", block.down(hidden))
-            x = probe.visit("blocks.\(i).resid_post", add(x, mlpOut))
+            let mlpOut = probe.visit(.block(i, .mlpOut), block.down(hidden))
+            x = probe.visit(.block(i, .residPost), add(x, mlpOut))
         }
-        return probe.visit("final_norm.out", layerNorm(x, gamma: finalGamma, beta: finalBeta, epsilon: eps))
+        return probe.visit(Site(.finalNormOut), layerNorm(x, gamma: finalGamma, beta: finalBeta, epsilon: eps))
     }
 
     public func logits(_ hidden: Variable) -> Variable { head(hidden) }

@@ -171,9 +171,9 @@ public struct Llama: CausalTransformer {
         let eps = configuration.rmsNormEps
         let hq = dimensions.headCount, hkv = dimensions.keyValueHeadCount
         let scale = 1 / Float(dimensions.headDimension).squareRoot()
-        var x = probe.visit("embed", embeddings)
+        var x = probe.visit(Site(.embed), embeddings)
         for (i, block) in blocks.enumerated() {
-            x = probe.visit("blocks.\(i).resid_pre", x)
+            x = probe.visit(.block(i, .residPre), x)
             let normed = rmsNorm(x, gamma: block.attentionNorm, epsilon: eps)
             let q = rotary(block.query(normed), positions: positions)
             var k = rotary(block.key(normed), positions: positions)
@@ -186,16 +186,16 @@ public struct Llama: CausalTransformer {
             let attention = causalAttention(query: q, key: k, value: v, queryHeads: hq, keyValueHeads: hkv,
                                             offset: k.shape[1] - t, scale: scale,
                                             dropout: probe.attentionDropout(layer: i))
-            probe.observe("blocks.\(i).attn.pattern", attention.probabilities)
-            let z = probe.visit("blocks.\(i).attn.z", attention.output)
-            let attentionOut = probe.visit("blocks.\(i).attn.out", block.output(z))
-            x = probe.visit("blocks.\(i).resid_mid", add(x, attentionOut))
+            probe.observe(.block(i, .attentionPattern), attention.probabilities)
+            let z = probe.visit(.block(i, .attentionZ), attention.output)
+            let attentionOut = probe.visit(.block(i, .attentionOut), block.output(z))
+            x = probe.visit(.block(i, .residMid), add(x, attentionOut))
             let mlpIn = rmsNorm(x, gamma: block.mlpNorm, epsilon: eps)
             let gated = multiply(activation(block.gate(mlpIn)), block.up(mlpIn))
-            let mlpOut = probe.visit("blocks.\(i).mlp.out", block.down(gated))
-            x = probe.visit("blocks.\(i).resid_post", add(x, mlpOut))
+            let mlpOut = probe.visit(.block(i, .mlpOut), block.down(gated))
+            x = probe.visit(.block(i, .residPost), add(x, mlpOut))
         }
-        return probe.visit("final_norm.out", rmsNorm(x, gamma: finalNorm, epsilon: eps))
+        return probe.visit(Site(.finalNormOut), rmsNorm(x, gamma: finalNorm, epsilon: eps))
     }
 
     public func logits(_ hidden: Variable) -> Variable { head(hidden) }

@@ -35,15 +35,17 @@ public final class DropoutSampler: ActivationProbe {
         random = SplitMix64(seed: seed ^ 0xD209_0B7A_5EED_0001)
     }
 
-    public func wants(_ site: String) -> Bool {
-        if rates.embedding > 0 && site == "blocks.0.resid_pre" { return true }
-        return rates.residual > 0 && (site.hasSuffix(".attn.out") || site.hasSuffix(".mlp.out"))
+    private static let embeddingSite = Site.block(0, .residPre)
+
+    public func wants(_ site: Site) -> Bool {
+        if rates.embedding > 0 && site == Self.embeddingSite { return true }
+        return rates.residual > 0 && site.stack == nil && (site.kind == .attentionOut || site.kind == .mlpOut)
     }
 
-    public func visit(_ site: String, _ value: Variable) -> Variable {
+    public func visit(_ site: Site, _ value: Variable) -> Variable {
         precondition(!value.isTracked, "dropout passes are not differentiated")
         var scalars = value.value.scalars
-        let rate = site == "blocks.0.resid_pre" ? rates.embedding : rates.residual
+        let rate = site == Self.embeddingSite ? rates.embedding : rates.residual
         scalars.withUnsafeMutableBufferPointer { drop($0.baseAddress!, count: $0.count, rate: rate) }
         return Variable(constant: Tensor(shape: value.shape, scalars: scalars))
     }

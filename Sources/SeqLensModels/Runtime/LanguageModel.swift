@@ -65,6 +65,9 @@ public final class LanguageModel: @unchecked Sendable {
         }
     }
 
+    /// The sites the model offers, and the resolution of site names.
+    public var sites: SiteCatalog { SiteCatalog(dimensions: transformer.dimensions) }
+
     /// Text for `ids`.
     public func decode(_ ids: [Int], skipSpecialTokens: Bool = false) -> String {
         tokenizer.decode(ids, skipSpecialTokens: skipSpecialTokens)
