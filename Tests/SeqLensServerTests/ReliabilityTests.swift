@@ -710,8 +710,9 @@ import Testing
     /// frames in the project's sources.
     static func crashSummary(_ standardError: String) -> String {
         let lines = standardError.split(separator: "\n").map(String.init)
-        var picked = lines.filter { $0.contains("Fatal error") || $0.contains("runtime failure") || $0.hasPrefix("*** ") || $0.contains("Crash") }
-        picked += lines.filter { $0.contains("/Sources/") }.prefix(3).map { line in
+        var picked = lines.filter { ($0.hasPrefix("Fatal error") || $0.hasPrefix("*** ")) && !$0.contains("Backtracing") }
+        let crashed = lines.firstIndex { $0.contains(" crashed:") } ?? 0
+        picked += lines[crashed...].filter { $0.contains("/Sources/") }.prefix(3).map { line in
             line.split(separator: " ", omittingEmptySubsequences: true).drop { !$0.contains("0x") }.dropFirst().joined(separator: " ")
         }
         let unique = picked.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }

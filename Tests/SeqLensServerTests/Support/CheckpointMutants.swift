@@ -235,7 +235,7 @@ enum CheckpointMutantCatalogue {
             let shape = entry["shape"] as? [Int] ?? []
             let range = weights.dataRange(tensor)
             let dtype = weights.dtype(tensor)
-            let mentions = [tensor]
+            let mentions = [tensor, tensor.replacingOccurrences(of: "transformer.", with: "")]
             func headerChange(_ kind: String, _ detail: String, _ expectation: CheckpointMutant.Expectation, _ change: @escaping (inout SafetensorsTestFile) -> Void) {
                 add(kind, "\(tensor) \(detail)", expectation, mentions: mentions, tensorNamesCount: false) {
                     var copy = weights
@@ -438,7 +438,14 @@ enum CheckpointMutantCatalogue {
             }
         }
         let end = base.endOfTensorData
-        let structural = ["end of file", "truncat", "offset", "bytes", "count", "length", "size", "header", "magic", "version"]
+        let structural = ["end of file", "truncat", "offset", "bytes", "count", "length", "size", "header", "magic", "version", "metadata", "type"]
+        let ggufSynonyms: [String: [String]] = [
+            "head_count": ["attention heads"], "head_count_kv": ["key/value heads", "kv heads"], "key_length": ["head dimension"],
+            "block_count": ["layers"], "embedding_length": ["hidden size", "embedding"], "feed_forward_length": ["intermediate size"],
+            "context_length": ["positions", "context"], "vocab_size": ["vocabulary"], "tokenizer.ggml.model": ["tokenizer model"],
+            "bos_token_id": ["bos token id"], "eos_token_id": ["eos token id"], "padding_token_id": ["padding token id"],
+            "tokenizer.ggml.tokens": ["tokens", "vocabulary"], "token_type": ["token types"], "tokenizer.ggml.merges": ["merge"],
+        ]
 
         // Truncations: the header, every metadata key and value, every tensor info, the data.
         var cuts: Set<Int> = [0, 3, 4, 7, 8, 12, 16, 20, 23, 24, base.dataOffset, base.dataOffset + 1, bytes.count - 1]
@@ -462,7 +469,7 @@ enum CheckpointMutantCatalogue {
             add("gguf.header", "tensor count = \(label)", expectation, mentions: ["tensor count", "tensor"] + structural, patched(8, value))
         }
         for (label, value) in [("0", UInt64(0)), ("count-1", keyValueCount - 1), ("count+1", keyValueCount + 1), ("2^32", 1 << 32), ("2^63", 1 << 63), ("UInt64.max", .max)] {
-            add("gguf.header", "metadata count = \(label)", .mustFail, mentions: ["metadata", "general.architecture"] + structural, patched(16, value))
+            add("gguf.header", "metadata count = \(label)", .mustFail, mentions: ["metadata", "general.architecture", "shape"] + structural, patched(16, value))
         }
         // Metadata lengths and types, patched in place.
         for entry in base.keyValues {
@@ -578,7 +585,7 @@ enum CheckpointMutantCatalogue {
         ]
         for (key, short, values) in dimensionValues {
             for (label, value, expectation) in values {
-                add("gguf.kv.value", "\(key) = \(label)", expectation, mentions: [key, short],
+                add("gguf.kv.value", "\(key) = \(label)", expectation, mentions: [key, short] + (ggufSynonyms[short] ?? []),
                     rewritten { file in if let value { file.set(key, value) } else { file.remove(key) } })
             }
         }
@@ -587,7 +594,8 @@ enum CheckpointMutantCatalogue {
 
         // Tensor infos, patched in place.
         for (index, tensor) in base.tensors.enumerated() {
-            let mentions = [tensor.name]
+            // A lying count or length misaligns the rest of the directory: naming the place that broke is naming the problem.
+            let mentions = [tensor.name, "shape", "dimension"] + structural
             let isLast = index == base.tensors.indices.last
             for (label, value) in [("0", UInt32(0)), ("3", UInt32(3)), ("5", UInt32(5)), ("0xFFFFFFFF", UInt32.max)] {
                 add("gguf.tensor.dims", "\(tensor.name) dimension count = \(label)", .mustFail, mentions: mentions,
