@@ -25,6 +25,10 @@ public protocol CausalTransformer: Sendable {
     /// Logits (N, V) for hidden rows (N, C).
     func logits(_ hidden: Variable) -> Variable
 
+    /// The final norm (B, T, C) -> (B, T, C), as `hiddenStates` applies it after the last block:
+    /// with `logits`, the unembedding that the logit lens applies to any residual.
+    func finalNorm(_ residual: Variable) -> Variable
+
     /// The dropout a training-mode forward would apply (none by default).
     var dropout: DropoutRates { get }
 }

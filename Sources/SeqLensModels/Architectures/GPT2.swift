@@ -88,7 +88,9 @@ public struct GPT2: CausalTransformer {
                 throw ModelError.invalidConfiguration("\(field) must be below 1, got \(rate)")
             }
         }
-        let prefix = weights.contains("transformer.wte.weight") ? "transformer." : ""
+        // transformers' GPT2LMHeadModel saves "transformer."-prefixed names, GPT2Model bare ones.
+        let prefix = ["transformer.wte.weight", "transformer.ln_f.weight", "transformer.h.0.ln_1.weight"]
+            .contains(where: weights.contains) ? "transformer." : ""
         try Check.checkLayers(configuration.nLayer, field: "n_layer", in: weights) { "\(prefix)h.\($0).ln_1.weight" }
         self.configuration = configuration
         activation = try Activation(huggingFaceName: configuration.activationFunction)
@@ -161,7 +163,11 @@ public struct GPT2: CausalTransformer {
             let mlpOut = probe.visit(.block(i, .mlpOut), block.down(hidden))
             x = probe.visit(.block(i, .residPost), add(x, mlpOut))
         }
-        return probe.visit(Site(.finalNormOut), layerNorm(x, gamma: finalGamma, beta: finalBeta, epsilon: eps))
+        return probe.visit(Site(.finalNormOut), finalNorm(x))
+    }
+
+    public func finalNorm(_ residual: Variable) -> Variable {
+        layerNorm(residual, gamma: finalGamma, beta: finalBeta, epsilon: configuration.layerNormEpsilon)
     }
 
     public func logits(_ hidden: Variable) -> Variable { head(hidden) }

@@ -26,6 +26,20 @@ public final class KeyValueCache {
         return (Tensor(shape: shape, scalars: keys[layer]), Tensor(shape: shape, scalars: values[layer]))
     }
 
+    /// A cache holding this one's first `positions` positions (of its first sequence) for each of
+    /// `batch` sequences: runs that share a prefix continue from it without recomputing it.
+    public func prefix(_ positions: Int, repeatedFor batch: Int) -> KeyValueCache {
+        let copy = KeyValueCache(layers: keys.count, batch: batch, width: width)
+        let count = min(positions, length) * width
+        for layer in keys.indices {
+            let key = Array(keys[layer][0..<count]), value = Array(values[layer][0..<count])
+            copy.keys[layer] = Array((0..<batch).map { _ in key }.joined())
+            copy.values[layer] = Array((0..<batch).map { _ in value }.joined())
+        }
+        copy.length = min(positions, length)
+        return copy
+    }
+
     private static func concatenated(_ old: [Float], _ new: [Float], batch: Int, old oldT: Int, new newT: Int, width: Int) -> [Float] {
         if batch == 1 { return old + new }
         var out = [Float]()

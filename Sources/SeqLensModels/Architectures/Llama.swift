@@ -25,6 +25,9 @@ public struct LlamaConfiguration: Decodable, Sendable {
     public var eosTokenId: Int?
     /// Dropout on the attention probabilities in training mode (transformers' default 0).
     public var attentionDropout: Float = 0
+    /// A GGUF file without `output.weight` ties the head to the embeddings (llama.cpp's rule); a
+    /// transformers folder says so with `tie_word_embeddings`, and a head missing otherwise is an error.
+    var headMayBeTied = false
 
     enum CodingKeys: String, CodingKey {
         case modelType = "model_type", vocabSize = "vocab_size", hiddenSize = "hidden_size"
@@ -90,7 +93,7 @@ public struct Llama: CausalTransformer {
     let configuration: LlamaConfiguration
     let tokenEmbeddings: Tensor  // (V, C)
     let blocks: [Block]
-    let finalNorm: Tensor
+    let finalNormWeight: Tensor
     let head: Linear
     let rotary: RotaryEmbedding
     let activation: Activation
@@ -150,8 +153,8 @@ public struct Llama: CausalTransformer {
                 up: try linear(p + "mlp.up_proj", c, cfg.intermediateSize, bias: cfg.mlpBias),
                 down: try linear(p + "mlp.down_proj", cfg.intermediateSize, c, bias: cfg.mlpBias))
         }
-        finalNorm = try weights.tensor("model.norm.weight", shape: [c])
-        if cfg.tieWordEmbeddings || !weights.contains("lm_head.weight") {
+        finalNormWeight = try weights.tensor("model.norm.weight", shape: [c])
+        if cfg.tieWordEmbeddings || (cfg.headMayBeTied && !weights.contains("lm_head.weight")) {
             head = Linear(weight: tokenEmbeddings, bias: nil, transposed: true,
                           packed: try weights.packedMatrix("model.embed_tokens.weight", shape: [cfg.vocabSize, c]))
         } else {
@@ -195,7 +198,11 @@ public struct Llama: CausalTransformer {
             let mlpOut = probe.visit(.block(i, .mlpOut), block.down(gated))
             x = probe.visit(.block(i, .residPost), add(x, mlpOut))
         }
-        return probe.visit(Site(.finalNormOut), rmsNorm(x, gamma: finalNorm, epsilon: eps))
+        return probe.visit(Site(.finalNormOut), finalNorm(x))
+    }
+
+    public func finalNorm(_ residual: Variable) -> Variable {
+        rmsNorm(residual, gamma: finalNormWeight, epsilon: configuration.rmsNormEps)
     }
 
     public func logits(_ hidden: Variable) -> Variable { head(hidden) }

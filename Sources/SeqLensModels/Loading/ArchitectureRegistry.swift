@@ -29,6 +29,8 @@ enum ArchitectureRegistry {
             }
         } catch let error as DecodingError {
             throw ModelError.invalidConfiguration("config.json in \(folder): \(describe(error))")
+        } catch ModelError.invalidConfiguration(let detail) {
+            throw ModelError.invalidConfiguration("config.json (model_type '\(modelType)'): \(detail)")
         }
     }
 
@@ -55,8 +57,13 @@ enum ArchitectureRegistry {
         cfg.numAttentionHeads = try size("attention.head_count", atMost: Check.maximumHeads)
         cfg.numKeyValueHeads = try size("attention.head_count_kv", atMost: Check.maximumHeads, default: cfg.numAttentionHeads)
         cfg.maxPositionEmbeddings = try size("context_length", atMost: Check.maximumPositions, default: cfg.maxPositionEmbeddings)
-        cfg.rmsNormEps = file.metadata["\(architecture).attention.layer_norm_rms_epsilon"]?.float ?? 1e-5
-        cfg.ropeTheta = file.metadata["\(architecture).rope.freq_base"]?.float ?? 10000
+        /// A number from the metadata, checked under the key's own name.
+        func number(_ key: String, default fallback: Float) throws -> Float {
+            let name = "\(architecture).\(key)"
+            return try Check.nonNegative(file.metadata[name]?.float ?? fallback, "GGUF \(name)")
+        }
+        cfg.rmsNormEps = try number("attention.layer_norm_rms_epsilon", default: 1e-5)
+        cfg.ropeTheta = try number("rope.freq_base", default: 10000)
         if file.metadata["\(architecture).attention.key_length"] != nil {
             cfg.headDim = try size("attention.key_length", atMost: Check.maximumWidth)
         }
@@ -66,6 +73,7 @@ enum ArchitectureRegistry {
             "GGUF vocabulary size (\(architecture).vocab_size, tokenizer.ggml.tokens)", atMost: Check.maximumVocabulary)
         cfg.attentionBias = file.info("blk.0.attn_q.bias") != nil
         cfg.tieWordEmbeddings = file.info("output.weight") == nil
+        cfg.headMayBeTied = true
         let weights = CountingWeights(FiniteWeights(base: GGUFWeights(
             file: file, headCount: cfg.numAttentionHeads, keyValueHeadCount: cfg.keyValueHeads,
             permutesQueryKey: architecture == "llama" || architecture == "mistral")))

@@ -36,13 +36,17 @@ enum DimensionChecks {
         return result
     }
 
-    /// Throws unless the checkpoint holds layer `count - 1` (its first weight `name(count - 1)`), so
-    /// that the declared layer count is bounded by the file.
+    /// Throws unless the checkpoint holds layer `count - 1` and not layer `count` (judged by a
+    /// weight every layer has, `name(i)`): the declared layer count must be the file's.
     static func checkLayers(_ count: Int, field: String, in weights: WeightSource, probe name: (Int) -> String) throws {
         _ = try positive(count, field, atMost: maximumLayers)
         guard weights.contains(name(count - 1)) else {
             throw ModelError.invalidConfiguration(
                 "\(field) is \(count), but the checkpoint has no tensor '\(name(count - 1))' for the last of them")
+        }
+        guard !weights.contains(name(count)) else {
+            throw ModelError.invalidConfiguration(
+                "\(field) is \(count), but the checkpoint has more layers (it has '\(name(count))')")
         }
     }
 
