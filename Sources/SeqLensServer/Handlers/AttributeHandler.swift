@@ -308,13 +308,5 @@ struct AttributeHandler: MethodHandler {
 
     static func number(_ value: Float) -> RPCValue { value.isNaN ? .null : .number(Double(value)) }
 
-    /// `{shape, dtype: "float32", data}`: the values as base64 of little-endian float32, row-major.
-    static func packed(_ tensor: AttributionTensor) -> RPCValue {
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(tensor.count * 4)
-        for value in tensor.values {
-            withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
-        }
-        return ["shape": tensor.shape.json, "dtype": "float32", "data": .string(Data(bytes).base64EncodedString())]
-    }
+    static func packed(_ tensor: AttributionTensor) -> RPCValue { TensorJSON.packed(shape: tensor.shape, values: tensor.values) }
 }

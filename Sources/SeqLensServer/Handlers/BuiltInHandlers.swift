@@ -9,4 +9,8 @@ let builtInHandlers: [AnyMethodHandler] = [
     AnyMethodHandler(DetokenizeHandler()),
     AnyMethodHandler(GenerateHandler()),
     AnyMethodHandler(AttributeHandler()),
+    AnyMethodHandler(InspectActivationsHandler()),
+    AnyMethodHandler(InspectLogitLensHandler()),
+    AnyMethodHandler(InspectPatchHandler()),
+    AnyMethodHandler(InspectAblateHandler()),
 ]

@@ -1,0 +1,17 @@
+import Foundation
+import SeqLensTensor
+
+/// `{shape, dtype: "float32", data}`: a tensor's values as base64 of little-endian float32,
+/// row-major (JSON text of many floats is slow to write and to read).
+enum TensorJSON {
+    static func packed(shape: [Int], values: [Float]) -> RPCValue {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(values.count * 4)
+        for value in values {
+            withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
+        }
+        return ["shape": shape.json, "dtype": "float32", "data": .string(Data(bytes).base64EncodedString())]
+    }
+
+    static func packed(_ tensor: Tensor) -> RPCValue { packed(shape: tensor.shape, values: tensor.scalars) }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import SeqLensAttribution
+import SeqLensModels
+import Testing
+
+@testable import SeqLensServer
+
+/// `inspect/*` against the real binary: replies equal the engine's in-process results, conform to
+/// the spec, and bad arguments are -32602 naming the field.
+@Suite(.serialized) struct InspectTests {
+    let spec: ProtocolSpecification
+
+    init() throws { spec = try ProtocolSpecification() }
+
+    static func floats(_ tensor: RPCValue?) -> [Float] {
+        guard case .string(let base64)? = tensor?["data"], let data = Data(base64Encoded: base64) else { return [] }
+        return data.withUnsafeBytes { raw in (0..<(data.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.load(fromByteOffset: $0 * 4, as: UInt32.self))) } }
+    }
+
+    @Test func repliesEqualTheEngineAndConformToTheSpec() throws {
+        let model = try TinyModels.llama.get()
+        let daemon = try DaemonProcess()
+        daemon.initialize()
+        var sent: [RPCValue: String] = [:]
+        var replies: [RPCValue] = []
+        func call(_ method: String, _ params: [String: RPCValue]) -> RPCValue? {
+            var members = params
+            members["model"] = "m"
+            let id = daemon.client.request(method, .object(members))
+            sent[.integer(id)] = method
+            let reply = daemon.client.response(to: id)
+            if let reply { replies.append(reply) }
+            return reply
+        }
+        let load = daemon.client.request("model/load", ["path": .string(TinyModels.llamaPath), "id": "m"])
+        sent[.integer(load)] = "model/load"
+        let loaded = try #require(daemon.client.response(to: load))
+        replies.append(loaded)
+        let sites = try #require(loaded["result"]?["sites"]?.arrayValue)
+        #expect(sites.count == model.sites.all.count)
+        #expect(sites.first == ["name": "embed", "shape": [.null, 64]])
+        #expect(sites.contains(["name": "blocks.1.attn.pattern", "shape": [4, .null, .null]]))
+
+        let text = "hello world"
+        let ids = model.encode(text, addSpecialTokens: true)
+        let activations = try #require(call("inspect/activations", [
+            "input": .string(text), "sites": ["blocks.*.attn.z", "final_norm.out"], "positions": [1, 0],
+        ])?["result"])
+        #expect(activations["tokens"]?.arrayValue?.map { $0["id"] } == ids.map { .integer($0) })
+        let engine = try Inspector(model: model).activations(
+            ids: ids, sites: [.block(0, .attentionZ), .block(1, .attentionZ), Site(.finalNormOut)], positions: [1, 0])
+        #expect(activations["activations"]?["blocks.1.attn.z"]?["shape"] == [2, 4, 16])
+        #expect(Self.floats(activations["activations"]?["blocks.1.attn.z"]) == engine[.block(1, .attentionZ)]?.scalars)
+        #expect(Self.floats(activations["activations"]?["final_norm.out"]) == engine[Site(.finalNormOut)]?.scalars)
+
+        let lens = try #require(call("inspect/logitLens", ["input": .string(text), "topK": 3, "targets": [5, "d"]])?["result"])
+        #expect(lens["layers"]?.arrayValue?.map { $0["site"] } == ["blocks.0.resid_pre", "blocks.0.resid_post", "blocks.1.resid_post"])
+        let logits = try model.logits(ids)
+        let v = logits.shape[1], last = ids.count - 1
+        let top = lens["layers"]?.arrayValue?.last?["positions"]?.arrayValue?[last]
+        #expect(top?["targets"]?.arrayValue?.first?["logit"]?.doubleValue.map(Float.init) == logits.scalars[last * v + 5])
+        #expect(top?["top"]?.arrayValue?.count == 3)
+
+        let patch = try #require(call("inspect/patch", [
+            "clean": "hello world", "corrupted": "hello there", "sites": ["blocks.0.resid_pre"],
+            "metric": ["kind": "logprob", "target": 5],
+        ]))
+        // Different token counts: refused before any work.
+        let counts = (model.encode("hello world", addSpecialTokens: true).count, model.encode("hello there", addSpecialTokens: true).count)
+        if counts.0 != counts.1 {
+            #expect(patch["error"]?["message"]?.stringValue?.contains("same number of tokens") == true, "\(patch)")
+        }
+        let same = try #require(call("inspect/patch", [
+            "clean": "hello world", "corrupted": "hello wordl", "sites": ["blocks.*.mlp.out", "blocks.0.attn.z"], "positions": [0, 3],
+            "metric": ["kind": "logit_diff", "target": 5, "contrast": 6], "workDoneToken": "p",
+        ])?["result"])
+        #expect(same["results"]?.arrayValue?.count == 3)
+        #expect(same["results"]?.arrayValue?.allSatisfy { $0["values"]?.arrayValue?.count == 2 } == true)
+
+        let ablated = try #require(call("inspect/ablate", [
+            "input": .string(text), "target": 5, "ablations": [["site": "blocks.0.attn.z", "heads": [1], "mode": "mean"]],
+        ])?["result"])
+        let engineAblation = try Ablator(model: model).ablate(
+            ids: ids, ablations: [Ablation(site: .block(0, .attentionZ), heads: [1], mode: .mean)], target: 5)
+        #expect(ablated["ablated"]?["logprob"]?.doubleValue.map(Float.init) == engineAblation.ablated)
+        let sweep = try #require(call("inspect/ablate", ["input": .string(text), "target": 5, "sweep": "heads"])?["result"])
+        #expect(sweep["grid"]?.arrayValue?.map { $0.arrayValue?.count } == [4, 4])
+
+        let bad: [(String, [String: RPCValue], String)] = [
+            ("inspect/activations", ["input": "x", "sites": ["blocks.9.resid_post"]], "params.sites[0]: unknown activation site 'blocks.9.resid_post': the model has 2 layers"),
+            ("inspect/activations", ["input": "x", "sites": ["embed"], "positions": [50]], "params.positions[0]: position 50 is outside"),
+            ("inspect/activations", ["input": "x", "sites": ["embed"], "layer": 1], "params.layer: unknown field"),
+            ("inspect/logitLens", ["input": "x", "targets": ["hello world"]], "params.targets[0]: 'hello world' encodes to"),
+            ("inspect/logitLens", ["input": "x", "sites": ["blocks.0.attn.pattern"]], "params.sites"),
+            ("inspect/patch", ["clean": "x", "corrupted": "x", "sites": ["embed"], "metric": ["kind": "kl"]], "params.metric.kind: expected one of logit_diff, logprob"),
+            ("inspect/patch", ["clean": "x", "corrupted": "x", "sites": ["blocks.0.attn.pattern"], "metric": ["kind": "logprob", "target": 1]], "cannot be patched"),
+            ("inspect/ablate", ["input": "x", "target": 5], "give either ablations or sweep"),
+            ("inspect/ablate", ["input": "x", "target": 5, "ablations": [["site": "blocks.0.mlp.out", "heads": [0]]]], "heads apply to attn.z sites"),
+            ("inspect/ablate", ["input": "x", "target": 99999, "sweep": "heads"], "params.target: expected a token id in 0..<512"),
+        ]
+        for (method, params, mentions) in bad {
+            let reply = call(method, params)
+            #expect(reply?["error"]?["code"] == .integer(ErrorCode.invalidParams.rawValue), "\(method) \(params): \(String(describing: reply))")
+            #expect(reply?["error"]?["message"]?.stringValue?.contains(mentions) == true, "\(method): \(String(describing: reply))")
+        }
+        #expect(daemon.shutdown() == 0)
+        for reply in replies {
+            let problems = spec.problems(reply, from: "server", requests: &sent)
+            #expect(problems.isEmpty, "\(reply): \(problems)")
+        }
+    }
+}
