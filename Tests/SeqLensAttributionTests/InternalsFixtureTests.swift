@@ -143,6 +143,49 @@ struct InternalsFixtureTests {
         Self.expectClose(sweep.grid.flatMap { $0 }, grid.flatMap { $0 }, "\(name) head sweep")
     }
 
+    /// Generation and saliency through an intervened model (a steering vector added at one
+    /// position, an MLP output halved everywhere) against transformers with the same hooks.
+    @Test(arguments: models)
+    func interventions(model name: String) throws {
+        let item = try Case(name)
+        let section = try item.section("interventions")
+        let list = try #require(section["list"] as? [[String: Any]])
+        let interventions = try list.map { entry -> Intervention in
+            let site = try item.model.sites.resolveOne(try #require(entry["site"] as? String))
+            let operation: Intervention.Operation
+            switch entry["op"] as? String {
+            case "add": operation = .add(try #require(entry["vector"] as? [Double]).map(Float.init))
+            case "scale": operation = .scale(Float(try #require(entry["factor"] as? Double)))
+            default: operation = .zero
+            }
+            return Intervention(site: site, positions: entry["positions"] as? [Int], operation: operation)
+        }
+        let steered = try item.model.intervened(interventions)
+        var options = GenerationOptions()
+        options.maxNewTokens = 6
+        options.stopAtEOS = false
+        let generated = try steered.generate(prompt: item.ids, options: options).tokens.map(\.id)
+        #expect(generated == (try #require(section["generated_ids"] as? [Int])), "\(name) steered greedy tokens")
+        let plain = try item.model.generate(prompt: item.ids, options: options).tokens.map(\.id)
+        #expect(plain != generated, "the interventions change what the model generates")
+
+        let forced = try #require(section["forced_text"] as? String)
+        #expect(item.model.encode(forced, addSpecialTokens: true) == (try #require(section["forced_ids"] as? [Int])))
+        var request = AttributionRequest(inputs: [try #require(item.fixture["text"] as? String)])
+        request.generatedTexts = [forced]
+        let sequence = try #require(try Attributor(model: steered).attribute(request).sequenceAttributions.first)
+        let reference = try #require(section["saliency"] as? [String: Any])
+        let attributions = try #require(sequence.targetAttributions)
+        #expect(attributions.shape == (try #require(reference["shape"] as? [Int])))
+        let data = try #require(reference["data"] as? [Any])
+        let expected = data.map { ($0 as? Double) ?? .nan }
+        #expect(zip(attributions.values, expected).allSatisfy { $0.isNaN == $1.isNaN }, "NaN where the step cannot see the token")
+        let pairs = zip(attributions.values, expected).filter { !$1.isNaN }
+        Self.expectClose(pairs.map(\.0), pairs.map(\.1), "\(name) saliency through interventions")
+        // An empty list is the model itself.
+        #expect(try item.model.intervened([]) === item.model)
+    }
+
     @Test func badArgumentsAreErrors() throws {
         let item = try Case("tiny-gpt2")
         #expect(throws: AttributionError.self) { try Inspector(model: item.model).activations(ids: item.ids, sites: [Site(.embed)], positions: [99]) }
@@ -156,5 +199,7 @@ struct InternalsFixtureTests {
         #expect(throws: ModelError.self) { try item.model.sites.resolve("blocks.*.nothing") }
         #expect(try item.model.sites.resolve("transformer.h.1.mlp") == [.block(1, .mlpOut)])
         #expect(try item.model.sites.resolve("blocks.*.attn.pattern").count == item.model.info.layerCount)
+        #expect(throws: ModelError.self) { try item.model.intervened([Intervention(site: .block(0, .residPost), operation: .add([1, 2]))]) }
+        #expect(throws: ModelError.self) { try item.model.intervened([Intervention(site: .block(0, .attentionPattern), operation: .zero)]) }
     }
 }

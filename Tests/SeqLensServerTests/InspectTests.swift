@@ -86,7 +86,33 @@ import Testing
         let sweep = try #require(call("inspect/ablate", ["input": .string(text), "target": 5, "sweep": "heads"])?["result"])
         #expect(sweep["grid"]?.arrayValue?.map { $0.arrayValue?.count } == [4, 4])
 
+        // Interventions on generate and attribute are the engine's intervened model.
+        let vector: [Float] = (0..<64).map { Float($0 % 7) - 3 }
+        let steering: RPCValue = [["site": "blocks.0.resid_post", "positions": [1], "op": "add", "vector": .array(vector.map { .number(Double($0)) })],
+                                  ["site": "blocks.1.attn.z", "op": "zero"]]
+        let steered = try model.intervened([
+            Intervention(site: .block(0, .residPost), positions: [1], operation: .add(vector)),
+            Intervention(site: .block(1, .attentionZ), operation: .zero),
+        ])
+        let generated = try #require(call("generate", ["inputs": [.string(text)], "maxNewTokens": 4, "stopAtEos": false, "interventions": steering])?["result"])
+        var options = GenerationOptions()
+        options.maxNewTokens = 4
+        options.stopAtEOS = false
+        let engineTokens = try steered.generate(prompt: ids, options: options).tokens.map { RPCValue.integer($0.id) }
+        #expect(generated["results"]?.arrayValue?.first?["tokens"]?.arrayValue?.map { $0["id"] ?? .null } == engineTokens)
+        let attributed = try #require(call("attribute", ["inputs": [.string(text)], "generatedTexts": [.string(text + " there")], "interventions": steering,
+                                                        "stepScores": ["probability"]])?["result"])
+        var request = AttributionRequest(inputs: [text])
+        request.generatedTexts = [text + " there"]
+        request.stepScores = [.probability]
+        let engineScores = try Attributor(model: steered).attribute(request).sequenceAttributions[0].stepScores["probability"]?.values
+        #expect(attributed["results"]?.arrayValue?.first?["stepScores"]?["probability"]?.arrayValue?.compactMap { $0.doubleValue.map(Float.init) } == engineScores)
+
         let bad: [(String, [String: RPCValue], String)] = [
+            ("generate", ["inputs": ["x"], "interventions": [["site": "blocks.0.resid_post", "op": "add", "vector": [1, 2]]]], "params.interventions: invalid intervention: blocks.0.resid_post is 64 wide, the vector has 2 values"),
+            ("generate", ["inputs": ["x"], "interventions": [["site": "blocks.0.resid_post", "op": "steer"]]], "params.interventions[0].op: expected one of add, scale, zero, replace"),
+            ("attribute", ["inputs": ["x"], "interventions": [["site": "blocks.0.attn.pattern", "op": "zero"]]], "interventions apply to sites other than attention patterns"),
+            ("attribute", ["inputs": ["x"], "interventions": [["site": "blocks.0.mlp.out", "op": "scale"]]], "params.interventions[0].factor: expected a number"),
             ("inspect/activations", ["input": "x", "sites": ["blocks.9.resid_post"]], "params.sites[0]: unknown activation site 'blocks.9.resid_post': the model has 2 layers"),
             ("inspect/activations", ["input": "x", "sites": ["embed"], "positions": [50]], "params.positions[0]: position 50 is outside"),
             ("inspect/activations", ["input": "x", "sites": ["embed"], "layer": 1], "params.layer: unknown field"),

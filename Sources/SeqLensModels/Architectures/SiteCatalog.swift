@@ -40,9 +40,9 @@ public struct SiteCatalog: Sendable, Equatable {
         }
     }
 
-    /// The shape with symbolic positions, for listing: "T" for the sequence length.
-    public func symbolicShape(of site: Site) -> [String] {
-        shape(of: site, positions: -1).map { $0 == -1 ? "T" : String($0) }
+    /// Values per position: the hidden size, or heads × head width for `attn.z`.
+    public func width(of site: Site) -> Int {
+        site.kind == .attentionZ || site.kind == .crossAttentionZ ? headCount * headDimension : hiddenSize
     }
 
     /// The sites a user's name means: one site, or one per layer for a `*` in the layer's place

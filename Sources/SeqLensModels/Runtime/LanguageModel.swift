@@ -33,6 +33,15 @@ public final class LanguageModel: @unchecked Sendable {
         generationDefaults = loaded.generationDefaults
     }
 
+    /// The same model with another transformer (an intervened view of the same weights).
+    init(copying model: LanguageModel, transformer: any CausalTransformer) {
+        info = model.info
+        self.transformer = transformer
+        tokenizer = model.tokenizer
+        endOfSequence = model.endOfSequence
+        generationDefaults = model.generationDefaults
+    }
+
     /// `model_type` / `general.architecture` values this build runs.
     public static let supportedArchitectures = ArchitectureRegistry.supported
     /// Checkpoint formats `load` reads.

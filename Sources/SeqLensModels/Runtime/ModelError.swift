@@ -15,6 +15,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case defaultModelUnavailable(String)
     /// A site name that is not one of the model's (see `SiteCatalog`).
     case unknownSite(String, reason: String?)
+    case invalidIntervention(String)
 
     public var description: String {
         switch self {
@@ -30,6 +31,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case .emptyInput: "input is empty: at least one token is needed"
         case .tokenOutOfRange(let id, let size): "token id \(id) is outside the vocabulary (size \(size))"
         case .defaultModelUnavailable(let detail): "the default model could not be fetched: \(detail)"
+        case .invalidIntervention(let detail): "invalid intervention: \(detail)"
         case .unknownSite(let name, let reason):
             "unknown activation site '\(name)'" + (reason.map { ": \($0)" } ?? "")
                 + " (sites: embed, blocks.{i}.resid_pre|attn.pattern|attn.z|attn.out|resid_mid|mlp.out|resid_post, final_norm.out)"

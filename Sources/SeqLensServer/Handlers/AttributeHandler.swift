@@ -19,6 +19,7 @@ struct AttributeHandler: MethodHandler {
         var granular: Bool
         var savePath: String?
         var overwrite: Bool
+        var interventions: InterventionArguments
         var modelID: String? { model }
 
         static let fields: Set<String> = [
@@ -26,7 +27,7 @@ struct AttributeHandler: MethodHandler {
             "stepScores",
             "attrPosStart", "attrPosEnd", "contrastTargets", "contrastTargetsAlignments", "includeEosBaseline",
             "skipSpecialTokens", "generationArgs", "batchSize", "aggregate", "granular", "savePath", "overwrite",
-            "outputStepAttributions",
+            "outputStepAttributions", "interventions",
         ]
 
         init(from params: ParamsReader) throws(RPCError) {
@@ -82,6 +83,7 @@ struct AttributeHandler: MethodHandler {
                 throw RPCError(.invalidParams, "params.savePath: expected a file path, got an empty string")
             }
             overwrite = try params.optional("overwrite", as: Bool.self) ?? false
+            interventions = try InterventionArguments(params)
         }
 
         static func checkOnePerInput(_ count: Int, _ inputs: Int, field: String) throws(RPCError) {
@@ -189,7 +191,7 @@ struct AttributeHandler: MethodHandler {
     }
 
     func handle(_ params: Params, context: RequestContext) throws -> RPCValue {
-        let model = try context.registry.use(params.model)
+        let model = try params.interventions.apply(to: context.registry.use(params.model))
         // The destination is checked before the work, and again when written.
         let destination: OutputFile?
         do {

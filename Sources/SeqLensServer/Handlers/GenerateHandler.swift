@@ -10,13 +10,14 @@ struct GenerateHandler: MethodHandler {
     struct Params: RequestParams {
         static let fields: Set<String> = [
             "model", "inputs", "addSpecialTokens", "returnPromptTokens", "maxNewTokens", "doSample", "temperature",
-            "topK", "topP", "seed", "returnTopK", "stopAtEos",
+            "topK", "topP", "seed", "returnTopK", "stopAtEos", "interventions",
         ]
         var model: String
         var inputs: [String]
         var options = GenerationOptions()
         var addSpecialTokens: Bool
         var returnPromptTokens: Bool
+        var interventions: InterventionArguments
         var modelID: String? { model }
 
         init(from params: ParamsReader) throws(RPCError) {
@@ -32,11 +33,12 @@ struct GenerateHandler: MethodHandler {
             if let value = try params.optional("seed", in: 0...Int.max) { options.seed = UInt64(value) }
             if let value = try params.optional("returnTopK", in: 0...1000) { options.returnTopK = value }
             if let value = try params.optional("stopAtEos", as: Bool.self) { options.stopAtEOS = value }
+            interventions = try InterventionArguments(params)
         }
     }
 
     func handle(_ params: Params, context: RequestContext) throws -> RPCValue {
-        let model = try context.registry.use(params.model)
+        let model = try params.interventions.apply(to: context.registry.use(params.model))
         let info = model.info
         if params.options.returnTopK > info.vocabularySize {
             throw RPCError(

@@ -136,7 +136,7 @@ func rpcError(for error: any Error, id: RequestID) -> RPCError {
     case let error as ModelError:
         switch error {
         case .inputTooLong: return RPCError(.inputTooLong, error.description)
-        case .emptyInput, .tokenOutOfRange, .unknownSite: return RPCError(.invalidParams, error.description)
+        case .emptyInput, .tokenOutOfRange, .unknownSite, .invalidIntervention: return RPCError(.invalidParams, error.description)
         default: return RPCError(.computationFailed, error.description)
         }
     case let error as AttributionError: return RPCError(.invalidParams, error.description)
