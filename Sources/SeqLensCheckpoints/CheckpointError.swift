@@ -11,14 +11,16 @@ public enum CheckpointError: Error, Equatable, Sendable {
     case cannotMap(path: String, reason: String)
     /// A read of `length` bytes at `offset` would run past the end of a file of `fileSize` bytes.
     case truncated(path: String, offset: Int, length: Int, fileSize: Int)
-    /// The safetensors header declares more bytes than the file holds.
-    case headerLengthMismatch(path: String, declaredLength: UInt64, fileSize: Int)
+    /// The safetensors header declares more bytes than the file holds. (The declared value is
+    /// not kept: in a file of another kind those are just its first bytes, not to be echoed.)
+    case headerLengthMismatch(path: String, fileSize: Int)
     /// The safetensors JSON header (or a sharded index) is not valid JSON or has the wrong structure.
     case invalidJSONHeader(path: String, reason: String)
     /// A GGUF header field holds an impossible value.
     case invalidHeader(path: String, reason: String)
-    /// The file does not start with the magic bytes of its format.
-    case badMagic(path: String, expected: String, found: [UInt8])
+    /// The file does not start with the magic bytes of its format `format` (the bytes found are not
+    /// kept, so that messages never quote a foreign file's content).
+    case badMagic(path: String, format: String)
     /// The file's GGUF version is not one this reader understands (v2 and v3 are).
     case unsupportedGGUFVersion(path: String, version: UInt32)
     /// A count or length in the header is larger than the file could possibly hold.
@@ -58,15 +60,14 @@ extension CheckpointError: CustomStringConvertible, LocalizedError {
             return "\(path): cannot open or map the file: \(reason)"
         case .truncated(let path, let offset, let length, let fileSize):
             return "\(path): truncated file: reading \(length) bytes at offset \(offset) runs past its end (\(fileSize) bytes)"
-        case .headerLengthMismatch(let path, let declared, let fileSize):
-            return "\(path): header length \(declared) is larger than the file (\(fileSize) bytes); the file is truncated or not safetensors"
+        case .headerLengthMismatch(let path, let fileSize):
+            return "\(path): header length field is larger than the file (\(fileSize) bytes): not a safetensors file or truncated"
         case .invalidJSONHeader(let path, let reason):
             return "\(path): invalid JSON header: \(reason)"
         case .invalidHeader(let path, let reason):
             return "\(path): invalid header: \(reason)"
-        case .badMagic(let path, let expected, let found):
-            let shown = found.map { String(format: "%02x", $0) }.joined(separator: " ")
-            return "\(path): bad magic: expected \(expected), found bytes [\(shown)]; not a file of this format"
+        case .badMagic(let path, let format):
+            return "\(path): does not start with the \(format) magic: not a \(format) file"
         case .unsupportedGGUFVersion(let path, let version):
             return "\(path): unsupported GGUF version \(version) (supported: 2, 3); re-convert the model with a current llama.cpp"
         case .implausibleCount(let path, let what, let count, let limit):

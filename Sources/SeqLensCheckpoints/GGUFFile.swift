@@ -37,6 +37,9 @@ public struct GGUFFile: TensorStore {
     static let maxDimensions = 4
     /// Deeper nesting of metadata arrays is refused (keeps recursion bounded on hostile input).
     static let maxArrayNesting = 8
+    /// Elements all metadata arrays may hold together: 32 times the largest vocabulary in use
+    /// (Gemma's 256K tokens, scores and types), and at most about 200 MB of values.
+    static let maxMetadataElements = 1 << 23
 
     /// The file's path.
     public var path: String { file.path }
@@ -55,7 +58,7 @@ public struct GGUFFile: TensorStore {
 
         let found = try file.bytes(at: 0, count: min(4, file.size))
         guard found.count == 4, Array(found) == Self.magic else {
-            throw CheckpointError.badMagic(path: path, expected: "\"GGUF\"", found: Array(found))
+            throw CheckpointError.badMagic(path: path, format: "GGUF")
         }
         cursor.offset = 4
         version = try cursor.uint32()
@@ -70,12 +73,13 @@ public struct GGUFFile: TensorStore {
         try Self.checkCount(metadataCount, what: "metadata key/value count", minimumBytesEach: 13, cursor: cursor)
 
         var metadata: [String: GGUFValue] = [:]
+        var elementBudget = Self.maxMetadataElements
         var keys: [String] = []
         keys.reserveCapacity(Int(metadataCount))
         for _ in 0..<metadataCount {
             let key = try Self.readString(&cursor, strict: true)
             let typeID = try cursor.uint32()
-            let value = try Self.readValue(&cursor, typeID: typeID, key: key, depth: 0)
+            let value = try Self.readValue(&cursor, typeID: typeID, key: key, depth: 0, elementBudget: &elementBudget)
             guard metadata.updateValue(value, forKey: key) == nil else {
                 throw CheckpointError.duplicateName(path: path, name: key)
             }

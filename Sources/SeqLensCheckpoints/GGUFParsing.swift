@@ -32,7 +32,12 @@ extension GGUFFile {
         return text
     }
 
-    static func readValue(_ cursor: inout ByteCursor, typeID: UInt32, key: String, depth: Int) throws -> GGUFValue {
+    /// One metadata value of type `typeID`.
+    /// - Parameter elementBudget: array elements that all metadata arrays may still hold; each
+    ///   array's count is taken from it.
+    static func readValue(
+        _ cursor: inout ByteCursor, typeID: UInt32, key: String, depth: Int, elementBudget: inout Int
+    ) throws -> GGUFValue {
         guard let type = GGUFValue.TypeID(rawValue: typeID) else {
             throw CheckpointError.unknownMetadataType(path: cursor.file.path, key: key, typeID: typeID)
         }
@@ -62,10 +67,19 @@ extension GGUFFile {
             try checkCount(
                 count, what: "element count of metadata array '\(key)'",
                 minimumBytesEach: minimumEncodedSize(elementType), cursor: cursor)
+            // A value takes up to 24 bytes in memory for 1 in the file: without a budget, a file
+            // of one big byte array would cost 24 times its size.
+            guard count <= UInt64(elementBudget) else {
+                throw CheckpointError.invalidHeader(
+                    path: cursor.file.path,
+                    reason: "metadata '\(key)': an array of \(count) elements is more than the \(maxMetadataElements) all metadata arrays may hold together")
+            }
+            elementBudget -= Int(count)
             var elements: [GGUFValue] = []
             elements.reserveCapacity(Int(count))
             for _ in 0..<count {
-                elements.append(try readValue(&cursor, typeID: elementTypeID, key: key, depth: depth + 1))
+                elements.append(
+                    try readValue(&cursor, typeID: elementTypeID, key: key, depth: depth + 1, elementBudget: &elementBudget))
             }
             return .array(elements)
         }
@@ -86,26 +100,32 @@ extension GGUFFile {
     static func alignment(in metadata: [String: GGUFValue], path: String) throws -> Int {
         guard let value = metadata["general.alignment"] else { return defaultAlignment }
         guard case .uint32(let alignment) = value, alignment > 0, alignment & (alignment - 1) == 0 else {
+            // A number is shown; another kind of value is only named (a string could be anything).
+            let found = value.int.map(String.init) ?? value.double.map { "\($0)" } ?? "a value of another type"
             throw CheckpointError.invalidHeader(
-                path: path, reason: "general.alignment must be a power-of-two uint32, found \(value)")
+                path: path, reason: "general.alignment must be a power-of-two uint32, found \(found)")
         }
         return Int(alignment)
     }
 
-    /// GGUF dimensions (innermost first) to a row-major shape, refusing overflowing sizes.
+    /// GGUF dimensions (innermost first) to a row-major shape, refusing sizes that overflow.
+    ///
+    /// The product of the non-zero dimensions must fit in `Int`: then every partial product, in
+    /// any order (a row count, a `reduce(1, *)` that meets a zero late), fits too.
     static func checkedDimensions(_ raw: [UInt64], tensor: String, path: String) throws -> [Int] {
+        let shown = raw.reversed().map { Int64(truncatingIfNeeded: $0) }
         var product: Int = 1
         for dimension in raw {
             guard dimension <= UInt64(Int64.max) else {
                 throw CheckpointError.invalidShape(
-                    path: path, tensor: tensor, shape: raw.map { Int64(truncatingIfNeeded: $0) },
+                    path: path, tensor: tensor, shape: shown,
                     reason: "dimension \(dimension) does not fit in a signed 64-bit integer")
             }
+            if dimension == 0 { continue }
             let (next, overflow) = product.multipliedReportingOverflow(by: Int(dimension))
             guard !overflow else {
                 throw CheckpointError.invalidShape(
-                    path: path, tensor: tensor, shape: raw.map { Int64($0) },
-                    reason: "element count overflows a 64-bit integer")
+                    path: path, tensor: tensor, shape: shown, reason: "element count overflows a 64-bit integer")
             }
             product = next
         }
@@ -134,7 +154,7 @@ extension GGUFFile {
             throw CheckpointError.rowNotBlockAligned(
                 path: path, tensor: name, rowLength: rowLength, blockSize: geometry.blockSize, dtype: geometry.name)
         }
-        let rows = dims.dropLast().reduce(1, *)  // cannot overflow: the full product was checked
+        let rows = dims.dropLast().reduce(1, *)  // cannot overflow: checkedDimensions bounds it
         let (rowBytes, overflow1) = (rowLength / geometry.blockSize).multipliedReportingOverflow(by: geometry.blockBytes)
         let (byteCount, overflow2) = rowBytes.multipliedReportingOverflow(by: rows)
         guard !overflow1, !overflow2, UInt64(byteCount) <= dataSize - offset else {

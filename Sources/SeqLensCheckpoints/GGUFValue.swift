@@ -1,5 +1,8 @@
 /// One GGUF metadata value (gguf.md "gguf_metadata_value_type").
-public indirect enum GGUFValue: Hashable, Sendable {
+///
+/// Not `indirect`: arrays hold their elements on the heap already, and a box for every scalar
+/// would make a byte array in the file cost tens of bytes of memory per byte.
+public enum GGUFValue: Hashable, Sendable {
     case uint8(UInt8)
     case int8(Int8)
     case uint16(UInt16)

@@ -23,11 +23,18 @@ public final class MappedFile: @unchecked Sendable {
     private let base: UnsafeRawPointer?
 
     /// Maps the file at `path`.
+    ///
+    /// The file is opened non-blocking, so that a FIFO or a device cannot hold the caller in
+    /// `open()`; anything but a regular file is then refused (symbolic links to one are followed,
+    /// as in Hugging Face's cache).
     /// - Throws: `CheckpointError.fileNotFound` when nothing is there, `.cannotMap` when it is a
-    ///   folder, unreadable, or the mapping fails.
+    ///   folder, a FIFO or another special file, unreadable, or the mapping fails.
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard !path.utf8.contains(0) else {
+            throw CheckpointError.cannotMap(path: path, reason: "the path contains a NUL byte")
+        }
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 {
             let code = errno
             if code == ENOENT || code == ENOTDIR { throw CheckpointError.fileNotFound(path: path) }
@@ -39,7 +46,15 @@ public final class MappedFile: @unchecked Sendable {
             throw CheckpointError.cannotMap(path: path, reason: String(cString: strerror(errno)))
         }
         guard (status.st_mode & S_IFMT) == S_IFREG else {
-            throw CheckpointError.cannotMap(path: path, reason: "not a regular file")
+            let kind: String
+            switch status.st_mode & S_IFMT {
+            case S_IFDIR: kind = "a folder"
+            case S_IFIFO: kind = "a FIFO"
+            case S_IFSOCK: kind = "a socket"
+            case S_IFCHR, S_IFBLK: kind = "a device"
+            default: kind = "a special file"
+            }
+            throw CheckpointError.cannotMap(path: path, reason: "not a regular file (\(kind))")
         }
         size = Int(status.st_size)
         if size == 0 {

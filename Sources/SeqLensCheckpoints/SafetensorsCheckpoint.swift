@@ -164,7 +164,7 @@ extension SafetensorsCheckpoint {
         let path = file.path
         let declaredLength = try file.uint64(at: 0)
         guard declaredLength <= UInt64(file.size - 8) else {
-            throw CheckpointError.headerLengthMismatch(path: path, declaredLength: declaredLength, fileSize: file.size)
+            throw CheckpointError.headerLengthMismatch(path: path, fileSize: file.size)
         }
         let headerLength = Int(declaredLength)
         let object: Any
@@ -210,14 +210,17 @@ extension SafetensorsCheckpoint {
         if let negative = shape64.first(where: { $0 < 0 }) {
             throw CheckpointError.invalidShape(path: path, tensor: name, shape: shape64, reason: "negative dimension \(negative)")
         }
-        var elementCount = 1
-        for dimension in shape64 {
-            let (next, overflow) = elementCount.multipliedReportingOverflow(by: Int(dimension))
+        // The product of the non-zero dimensions must fit, so that no partial product overflows
+        // later either (a zero dimension first would otherwise hide any size after it).
+        var nonZeroProduct = 1
+        for dimension in shape64 where dimension != 0 {
+            let (next, overflow) = nonZeroProduct.multipliedReportingOverflow(by: Int(dimension))
             guard !overflow else {
                 throw CheckpointError.invalidShape(path: path, tensor: name, shape: shape64, reason: "element count overflows")
             }
-            elementCount = next
+            nonZeroProduct = next
         }
+        let elementCount = shape64.contains(0) ? 0 : nonZeroProduct
         let shape = shape64.map { Int($0) }
 
         guard rawOffsets.count == 2, let begin = jsonInteger(rawOffsets[0]), let end = jsonInteger(rawOffsets[1]) else {

@@ -34,11 +34,14 @@ public protocol TensorStore: Sendable {
 
 extension TensorStore {
     public func floats(_ name: String) throws -> [Float] {
-        guard let count = info(name)?.elementCount else {
-            // The store's own lookup throws `.tensorNotFound` naming its file.
+        // A missing tensor, or a dtype the store cannot convert: the store's own check throws the
+        // error naming its file, before anything is allocated (an unconvertible tensor's shape is
+        // not bounded by its bytes, so it may claim any size).
+        guard let info = info(name), info.dtype.blockSize != nil else {
             try floats(name, into: UnsafeMutableBufferPointer(start: nil, count: 0))
             return []
         }
+        let count = info.elementCount
         return try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             try floats(name, into: buffer)
             initialized = count

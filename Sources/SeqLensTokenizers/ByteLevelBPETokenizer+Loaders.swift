@@ -20,12 +20,8 @@ extension ByteLevelBPETokenizer {
             }
             vocabulary[token] = id
         }
-        let text: String
-        do {
-            text = try String(contentsOf: mergesTXT, encoding: .utf8)
-        } catch {
-            throw TokenizerError.unreadableFile(
-                path: mergesTXT.path, reason: JSONFields.readableReason(error, mergesTXT))
+        guard let text = String(data: try RegularFile.contents(of: mergesTXT.path), encoding: .utf8) else {
+            throw TokenizerError.unreadableFile(path: mergesTXT.path, reason: "not UTF-8 text")
         }
         var merges: [(String, String)] = []
         for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
@@ -88,7 +84,8 @@ extension ByteLevelBPETokenizer {
             let type = tokenTypes?[id] ?? 1
             if type == 3 || type == 4 {
                 added.append(AddedToken(content: token, id: id, special: type == 3))
-                if ByteLevelAlphabet.isSpelled(token) { vocabulary[token] = id }
+                // A text already in the vocabulary keeps its first id (see resolvedAddedTokens).
+                if ByteLevelAlphabet.isSpelled(token) && vocabulary[token] == nil { vocabulary[token] = id }
                 continue
             }
             let spelled = ByteLevelAlphabet.isSpelled(token) ? token : ByteLevelAlphabet.spell(token.utf8)

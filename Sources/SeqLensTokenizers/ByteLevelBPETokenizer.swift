@@ -46,12 +46,15 @@ public struct ByteLevelBPETokenizer: Tokenizer {
         prefix: [Int] = [], suffix: [Int] = [], unknownTokenId: Int? = nil, ignoreMerges: Bool = false,
         source: String = "<memory>"
     ) throws {
+        let addedTokens = Self.resolvedAddedTokens(addedTokens, vocabulary: vocabulary)
         var idsByToken = vocabulary
-        for token in addedTokens where idsByToken[token.content] == nil { idsByToken[token.content] = token.id }
+        for token in addedTokens { idsByToken[token.content] = token.id }
         // Ids index an array: a hostile file must not make it huge. Real vocabularies stay far below.
-        let idLimit = max(1 << 20, 4 * idsByToken.count)
+        // Ids also travel as Int32 through the merge loop.
+        let idLimit = min(Int(Int32.max), max(1 << 20, 4 * idsByToken.count))
         let maximumId = idsByToken.values.max() ?? -1
-        let allIds = idsByToken.values + prefix + suffix + [specialTokens.bos, specialTokens.eos].compactMap { $0 }
+        let roleIds = [specialTokens.bos, specialTokens.eos, specialTokens.unk, specialTokens.pad, unknownTokenId]
+        let allIds = idsByToken.values + prefix + suffix + roleIds.compactMap { $0 }
         if let bad = allIds.first(where: { $0 < 0 || $0 >= idLimit || $0 > maximumId }) {
             throw TokenizerError.inconsistentVocabulary(
                 path: source, reason: "token id \(bad) is out of range for \(idsByToken.count) tokens")
@@ -64,6 +67,7 @@ public struct ByteLevelBPETokenizer: Tokenizer {
             }
             tokens[id] = token
         }
+        // In range: every resolved id is a value of idsByToken, checked above.
         for token in addedTokens where tokens[token.id].isEmpty { tokens[token.id] = token.content }
 
         var mergeTable: [UInt64: BytePairMerger.Merge] = [:]
@@ -95,6 +99,40 @@ public struct ByteLevelBPETokenizer: Tokenizer {
         self.suffix = suffix
         self.preTokenizer = preTokenizer
         self.specialTokens = specialTokens
+    }
+
+    /// The added tokens as HF `AddedVocabulary::add_tokens` (tokenizers 0.21) keeps them, so that
+    /// a hostile or careless file cannot give one text two ids or one id two texts:
+    /// - an empty content is dropped;
+    /// - a content already in `vocabulary` takes the vocabulary's id (HF ignores the written id
+    ///   and only warns);
+    /// - a content repeated keeps its first id and takes the flags of its last occurrence;
+    /// - a new content keeps its written id when no other token holds it, else takes the next id
+    ///   past every id so far (HF always numbers new contents that way; files agree with it when
+    ///   their ids are consistent).
+    static func resolvedAddedTokens(_ tokens: [AddedToken], vocabulary: [String: Int]) -> [AddedToken] {
+        var resolved: [AddedToken] = []
+        var indexByContent: [String: Int] = [:]
+        var usedIds = Set(vocabulary.values)
+        var nextId = (vocabulary.values.max() ?? -1) + 1
+        for var token in tokens where !token.content.isEmpty {
+            if let index = indexByContent[token.content] {
+                token.id = resolved[index].id
+                resolved[index] = token
+                continue
+            }
+            if let id = vocabulary[token.content] {
+                token.id = id
+            } else if usedIds.contains(token.id) {
+                token.id = nextId
+            }
+            usedIds.insert(token.id)
+            // A negative or huge written id is refused by the range check in init.
+            if token.id < Int.max { nextId = max(nextId, token.id + 1) }
+            indexByContent[token.content] = resolved.count
+            resolved.append(token)
+        }
+        return resolved
     }
 
     // MARK: Tokenizer

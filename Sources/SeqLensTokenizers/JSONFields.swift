@@ -8,27 +8,21 @@ struct JSONFields {
 
     /// Reads and parses the JSON object in `url`.
     static func load(_ url: URL) throws -> JSONFields {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw TokenizerError.unreadableFile(path: url.path, reason: readableReason(error, url))
-        }
+        try parse(try RegularFile.contents(of: url.path), path: url.path)
+    }
+
+    /// Parses the JSON object in `data`; `path` names its origin in errors.
+    static func parse(_ data: Data, path: String) throws -> JSONFields {
         let parsed: Any
         do {
             parsed = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
         } catch {
-            throw TokenizerError.invalidJSON(path: url.path, reason: (error as NSError).localizedDescription)
+            throw TokenizerError.invalidJSON(path: path, reason: (error as NSError).localizedDescription)
         }
         guard let object = parsed as? [String: Any] else {
-            throw TokenizerError.malformedField(path: url.path, field: "(root)", reason: "must be a JSON object")
+            throw TokenizerError.malformedField(path: path, field: "(root)", reason: "must be a JSON object")
         }
-        return JSONFields(path: url.path, prefix: "", object: object)
-    }
-
-    static func readableReason(_ error: Error, _ url: URL) -> String {
-        if !FileManager.default.fileExists(atPath: url.path) { return "no such file" }
-        return (error as NSError).localizedDescription
+        return JSONFields(path: path, prefix: "", object: object)
     }
 
     func name(_ key: String) -> String { prefix.isEmpty ? key : "\(prefix).\(key)" }

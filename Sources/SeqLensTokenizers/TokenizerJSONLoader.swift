@@ -12,8 +12,21 @@ extension ByteLevelBPETokenizer {
     /// token the post-processor puts in front as BOS.
     /// - Throws: `TokenizerError` for a missing or malformed file, or a tokenizer of another kind.
     public init(tokenizerJSON url: URL, specialTokens: SpecialTokens? = nil) throws {
-        let root = try JSONFields.load(url)
-        let path = url.path
+        try self.init(
+            root: try JSONFields.load(url), specialTokens: specialTokens,
+            config: url.deletingLastPathComponent().appendingPathComponent("tokenizer_config.json"))
+    }
+
+    /// Loads an HF `tokenizer.json` held in memory, as `init(tokenizerJSON:specialTokens:)` does
+    /// except that no `tokenizer_config.json` is consulted for token roles.
+    /// - Parameter source: Names the origin in error messages.
+    /// - Throws: `TokenizerError` for malformed JSON or a tokenizer of another kind.
+    public init(tokenizerJSONData data: Data, source: String = "<memory>", specialTokens: SpecialTokens? = nil) throws {
+        try self.init(root: try JSONFields.parse(data, path: source), specialTokens: specialTokens, config: nil)
+    }
+
+    private init(root: JSONFields, specialTokens: SpecialTokens?, config: URL?) throws {
+        let path = root.path
         let model = try root.object("model")
         let type = try model.optionalString("type") ?? "BPE"
         guard type == "BPE" else { throw TokenizerError.unsupported(path: path, what: "a \(type) model") }
@@ -41,12 +54,11 @@ extension ByteLevelBPETokenizer {
         let (prefix, suffix) = try Self.postProcessorIds(try root.optionalObject("post_processor"), path: path)
 
         var ids = vocabulary
-        for token in addedTokens { ids[token.content] = token.id }
+        for token in Self.resolvedAddedTokens(addedTokens, vocabulary: vocabulary) { ids[token.content] = token.id }
         let unknownToken = try model.optionalString("unk_token")
         let roles =
             try specialTokens
-            ?? Self.rolesFromConfig(
-                url.deletingLastPathComponent().appendingPathComponent("tokenizer_config.json"), ids)
+            ?? config.flatMap { try Self.rolesFromConfig($0, ids) }
             ?? SpecialTokens(bos: prefix.first, unk: unknownToken.flatMap { ids[$0] })
 
         try self.init(

@@ -58,7 +58,7 @@ struct MalformedSafetensorsTests {
     @Test func lyingHeaderLength() throws {
         defer { folder.cleanUp() }
         let header = #"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#
-        expectOpenFails(header, declaredLength: 1 << 40, "headerLengthMismatch", mentioning: ["header length 1099511627776"])
+        expectOpenFails(header, declaredLength: 1 << 40, "headerLengthMismatch", mentioning: ["header length field is larger than the file", "not a safetensors file"])
         expectOpenFails(header, declaredLength: .max, "headerLengthMismatch")
         // Declared longer than the JSON but within the file: the JSON then swallows data bytes.
         expectOpenFails(header, declaredLength: UInt64(header.utf8.count + 4), "invalidJSONHeader")

@@ -12,10 +12,14 @@ enum Gzip {
         return iterator.next() == 0x1F && iterator.next() == 0x8B
     }
 
+    /// Default for `limit`: DEFLATE expands up to 1032 times, so a few megabytes of hostile input
+    /// could otherwise ask for gigabytes. Inseq's files are far smaller.
+    static let defaultLimit = 1 << 30
+
     /// The decompressed content of every member of a gzip stream, CRC and length checked.
     /// - Parameter limit: the most bytes to produce; more is an error (a stream that inflates
     ///   past what its array can hold is corrupt or hostile).
-    static func decompress(_ bytes: [UInt8], limit: Int = Int.max) throws(Failure) -> [UInt8] {
+    static func decompress(_ bytes: [UInt8], limit: Int = defaultLimit) throws(Failure) -> [UInt8] {
         var output: [UInt8] = []
         var offset = 0
         repeat {

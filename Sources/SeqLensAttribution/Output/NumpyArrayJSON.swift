@@ -44,7 +44,15 @@ enum NumpyArrayJSON {
         guard shape.count == shapeValues.count, shape.allSatisfy({ $0 >= 0 }) else {
             throw .unexpectedStructure(field: "\(field).shape", expected: "a list of sizes")
         }
-        let count = shape.reduce(1, *)
+        // Checked: a hostile shape must not overflow (a trap, or a wrong size in -Ounchecked).
+        var count = 1
+        for size in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: size)
+            guard !overflow, product <= Int.max / 8 else {
+                throw .shapeMismatch("\(field): shape \(shape) has too many elements")
+            }
+            count = product
+        }
         let values: [Float]
         if let text = data.stringValue {
             let dtype = members["dtype"]?.stringValue ?? "float64"

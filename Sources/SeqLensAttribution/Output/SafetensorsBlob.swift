@@ -72,8 +72,9 @@ enum SafetensorsBlob {
         case "F8_E4M3": width = 1
         default: throw .unsupportedDType(field: field, dtype: dtype)
         }
-        guard !overflow, begin >= 0, end >= begin, end - begin == count * width,
-            dataStart + end <= bytes.count
+        let (byteCount, byteOverflow) = count.multipliedReportingOverflow(by: width)
+        guard !overflow, !byteOverflow, begin >= 0, end >= begin, end - begin == byteCount,
+            end <= bytes.count - dataStart
         else { throw bad("data_offsets [\(begin), \(end)] do not fit shape \(shape) and \(bytes.count) bytes") }
         var values = [Float](repeating: 0, count: count)
         let base = dataStart + begin

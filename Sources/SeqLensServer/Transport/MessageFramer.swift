@@ -71,7 +71,14 @@ public struct MessageFramer: Sendable {
         self.maximumMessageBytes = maximumMessageBytes
     }
 
+    /// Above this capacity the buffer is given back once what it holds has been read, so that one
+    /// large frame does not pin its size for the life of the connection.
+    static let retainedCapacity = 1 << 20
+
     public var bufferedByteCount: Int { buffer.count - readIndex }
+
+    /// Bytes the buffer has allocated (for tests and memory accounting).
+    public var bufferCapacity: Int { buffer.capacity }
 
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
         if readIndex > 65536 && readIndex > buffer.count / 2 {
@@ -79,6 +86,17 @@ public struct MessageFramer: Sendable {
             readIndex = 0
         }
         buffer.append(contentsOf: bytes)
+    }
+
+    /// Drops consumed bytes and, when the buffer has grown past `retainedCapacity` and is now
+    /// mostly read, moves what is left into a right-sized allocation. Called between frames only,
+    /// where no state but `readIndex` points into the buffer.
+    private mutating func releaseConsumed() {
+        guard buffer.capacity > Self.retainedCapacity else { return }
+        let left = bufferedByteCount
+        guard left <= buffer.capacity / 4 else { return }
+        buffer = left == 0 ? [] : Array(buffer[readIndex...])
+        readIndex = 0
     }
 
     public mutating func append(_ bytes: [UInt8]) {
@@ -223,6 +241,7 @@ public struct MessageFramer: Sendable {
         }
         // Keep a tail that might be the start of a header split across reads.
         readIndex = max(readIndex, buffer.count - (Self.headerName.count - 1))
+        releaseConsumed()
         return false
     }
 
@@ -234,6 +253,7 @@ public struct MessageFramer: Sendable {
             let consumed = offset - readIndex
             readIndex = offset
             bodyLength = nil
+            releaseConsumed()
             return .broken(.lengthMismatch(declared: length, nextHeaderOffset: consumed), body: body)
         }
         bodyScanned = available
@@ -241,6 +261,7 @@ public struct MessageFramer: Sendable {
         let body = Array(buffer[readIndex..<readIndex + length])
         readIndex += length
         bodyLength = nil
+        releaseConsumed()
         return .message(body)
     }
 
