@@ -37,6 +37,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "seqlens-bench", dependencies: ["SeqLensAttribution"]),
+        // Fuzz targets (scripts/fuzz); a libFuzzer build with -sanitize=fuzzer -D SEQLENS_LIBFUZZER.
+        .executableTarget(
+            name: "seqlens-fuzz",
+            dependencies: ["SeqLensServer", "SeqLensAttribution", "SeqLensCheckpoints", "SeqLensTokenizers"]),
         .testTarget(name: "SeqLensTensorTests", dependencies: ["SeqLensTensor"]),
         .testTarget(name: "SeqLensCheckpointsTests", dependencies: ["SeqLensCheckpoints"]),
         .testTarget(name: "SeqLensTokenizersTests", dependencies: ["SeqLensTokenizers", "SeqLensCheckpoints"]),
