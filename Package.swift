@@ -4,6 +4,7 @@ import PackageDescription
 // Layers (../shared/ARCHITECTURE.md), arrows pointing down:
 //   seqlens (executable) → SeqLensServer → SeqLensAttribution → SeqLensModels
 //   SeqLensModels → SeqLensCheckpoints, SeqLensTokenizers, SeqLensTensor
+//   SeqLensCheckpoints, SeqLensTokenizers → SeqLensFiles (opening untrusted paths safely)
 // Checkpoints and tokenizers are their own modules so that each builds and tests alone.
 let release: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
 
@@ -23,12 +24,13 @@ let package = Package(
         .target(name: "CAllocator"),
         .target(name: "CPackedKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "SeqLensTensor", dependencies: ["CBLAS", "CAllocator", "CPackedKernels"]),
-        .target(name: "SeqLensCheckpoints"),
-        .target(name: "SeqLensTokenizers"),
+        .target(name: "SeqLensFiles"),
+        .target(name: "SeqLensCheckpoints", dependencies: ["SeqLensFiles"]),
+        .target(name: "SeqLensTokenizers", dependencies: ["SeqLensFiles"]),
         .target(
             name: "SeqLensModels",
-            dependencies: ["SeqLensTensor", "SeqLensCheckpoints", "SeqLensTokenizers"]),
-        .target(name: "SeqLensAttribution", dependencies: ["SeqLensModels"]),
+            dependencies: ["SeqLensTensor", "SeqLensCheckpoints", "SeqLensTokenizers", "SeqLensFiles"]),
+        .target(name: "SeqLensAttribution", dependencies: ["SeqLensModels", "SeqLensFiles"]),
         .target(name: "SeqLensServer", dependencies: ["SeqLensAttribution", "CJansson"]),
         .executableTarget(
             name: "seqlens",

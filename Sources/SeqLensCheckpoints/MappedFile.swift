@@ -4,6 +4,7 @@
     import Darwin
 #endif
 import Foundation
+import SeqLensFiles
 
 #if _endian(big)
     #error("SeqLensCheckpoints reads little-endian files with native loads; big-endian hosts are not supported")
@@ -31,32 +32,15 @@ public final class MappedFile: @unchecked Sendable {
     ///   folder, a FIFO or another special file, unreadable, or the mapping fails.
     public init(path: String) throws {
         self.path = path
-        guard !path.utf8.contains(0) else {
-            throw CheckpointError.cannotMap(path: path, reason: "the path contains a NUL byte")
-        }
-        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        if fd < 0 {
-            let code = errno
-            if code == ENOENT || code == ENOTDIR { throw CheckpointError.fileNotFound(path: path) }
-            throw CheckpointError.cannotMap(path: path, reason: String(cString: strerror(code)))
+        let fd: Int32
+        do {
+            (fd, size) = try RegularFile.open(path)
+        } catch where error.kind == .missing {
+            throw CheckpointError.fileNotFound(path: path)
+        } catch {
+            throw CheckpointError.cannotMap(path: path, reason: error.reason)
         }
         defer { close(fd) }
-        var status = stat()
-        guard fstat(fd, &status) == 0 else {
-            throw CheckpointError.cannotMap(path: path, reason: String(cString: strerror(errno)))
-        }
-        guard (status.st_mode & S_IFMT) == S_IFREG else {
-            let kind: String
-            switch status.st_mode & S_IFMT {
-            case S_IFDIR: kind = "a folder"
-            case S_IFIFO: kind = "a FIFO"
-            case S_IFSOCK: kind = "a socket"
-            case S_IFCHR, S_IFBLK: kind = "a device"
-            default: kind = "a special file"
-            }
-            throw CheckpointError.cannotMap(path: path, reason: "not a regular file (\(kind))")
-        }
-        size = Int(status.st_size)
         if size == 0 {
             base = nil
             return

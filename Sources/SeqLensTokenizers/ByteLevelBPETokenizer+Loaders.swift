@@ -20,7 +20,7 @@ extension ByteLevelBPETokenizer {
             }
             vocabulary[token] = id
         }
-        guard let text = String(data: try RegularFile.contents(of: mergesTXT.path), encoding: .utf8) else {
+        guard let text = String(data: try readTokenizerFile(mergesTXT.path), encoding: .utf8) else {
             throw TokenizerError.unreadableFile(path: mergesTXT.path, reason: "not UTF-8 text")
         }
         var merges: [(String, String)] = []

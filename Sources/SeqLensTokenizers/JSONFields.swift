@@ -1,4 +1,5 @@
 import Foundation
+import SeqLensFiles
 
 /// Typed reads from a parsed JSON object, each failure a `TokenizerError` naming the field.
 struct JSONFields {
@@ -8,7 +9,7 @@ struct JSONFields {
 
     /// Reads and parses the JSON object in `url`.
     static func load(_ url: URL) throws -> JSONFields {
-        try parse(try RegularFile.contents(of: url.path), path: url.path)
+        try parse(try readTokenizerFile(url.path), path: url.path)
     }
 
     /// Parses the JSON object in `data`; `path` names its origin in errors.
@@ -77,5 +78,15 @@ struct JSONFields {
             }
             return JSONFields(path: path, prefix: name("\(key)[\(index)]"), object: value)
         }
+    }
+}
+
+/// A tokenizer file's bytes (regular files only, at most 1 GiB: real ones are tens of MB).
+/// - Throws: `TokenizerError.unreadableFile` naming what is wrong.
+func readTokenizerFile(_ path: String) throws -> Data {
+    do {
+        return try RegularFile.contents(of: path, limit: 1 << 30)
+    } catch {
+        throw TokenizerError.unreadableFile(path: path, reason: error.reason)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SeqLensFiles
 
 /// Inseq's JSON format (inseq/utils/serialization.py, json_advanced_dumps as called by
 /// `FeatureAttributionOutput.save`): Python `json.dumps(indent=4, sort_keys=True, allow_nan=True)`;
@@ -122,9 +123,9 @@ extension FeatureAttributionOutput {
     public static func load(from path: String) throws(AttributionOutputError) -> FeatureAttributionOutput {
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
+            data = try RegularFile.contents(of: path, limit: 1 << 30)
         } catch {
-            throw .fileAccess(path: path, reason: error.localizedDescription)
+            throw .fileAccess(path: path, reason: error.reason)
         }
         var bytes = [UInt8](data)
         if Gzip.isGzip(bytes) {  // save(compress=True)

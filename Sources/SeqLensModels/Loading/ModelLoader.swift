@@ -1,4 +1,5 @@
 import Foundation
+import SeqLensFiles
 import SeqLensCheckpoints
 import SeqLensTokenizers
 
@@ -30,17 +31,11 @@ enum ModelLoader {
     }
 
     private static func loadFolder(_ folder: String) throws -> Loaded {
-        guard let config = try RegularFile.contents(folder + "/config.json") else {
-            throw ModelError.fileNotFound(folder)
-        }
-        // The tokenizer module reads these itself (weights are mapped non-blocking): none may be a FIFO.
-        for name in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt"] {
-            try RegularFile.requireRegularOrMissing(folder + "/" + name)
-        }
+        guard let config = try smallFile(folder + "/config.json") else { throw ModelError.fileNotFound(folder) }
         let (transformer, bytes) = try ArchitectureRegistry.transformer(folder: folder, configuration: config)
         let facts = (try? JSONDecoder().decode(TokenFacts.self, from: config)) ?? TokenFacts()
         var generation = GenerationDefaults()
-        if let data = try RegularFile.contents(folder + "/generation_config.json") {
+        if let data = try smallFile(folder + "/generation_config.json") {
             generation = (try? JSONDecoder().decode(GenerationDefaults.self, from: data)) ?? generation
         }
         let tokenizer = try folderTokenizer(folder)
@@ -48,6 +43,27 @@ enum ModelLoader {
         let modelType = (try? JSONDecoder().decode(ModelType.self, from: config).modelType) ?? "unknown"
         return Loaded(transformer: transformer, weightBytes: bytes, tokenizer: tokenizer, architecture: modelType,
                       endOfSequence: Set(eos), generationDefaults: generation.options, source: folder)
+    }
+
+    /// GGUF token types, each an Int32 as llama.cpp writes them.
+    private static func tokenTypes(_ values: [Int]?) throws -> [Int32]? {
+        try values.map { list in
+            try list.map { value in
+                guard let type = Int32(exactly: value) else {
+                    throw ModelError.invalidConfiguration("GGUF tokenizer.ggml.token_type holds \(value), not a token type")
+                }
+                return type
+            }
+        }
+    }
+
+    /// config.json or generation_config.json (at most 16 MiB, a regular file), nil when absent.
+    private static func smallFile(_ path: String) throws -> Data? {
+        do {
+            return try RegularFile.contentsIfPresent(of: path, limit: 16 << 20)
+        } catch {
+            throw ModelError.invalidConfiguration(error.description)
+        }
     }
 
     private static func folderTokenizer(_ folder: String) throws -> any Tokenizer {
@@ -75,7 +91,7 @@ enum ModelLoader {
             throw ModelError.invalidConfiguration("GGUF file lacks tokenizer.ggml.tokens or tokenizer.ggml.merges")
         }
         let tokenizer = try ByteLevelBPETokenizer(
-            ggufTokens: tokens, tokenTypes: meta["tokenizer.ggml.token_type"]?.ints?.map { Int32($0) },
+            ggufTokens: tokens, tokenTypes: try tokenTypes(meta["tokenizer.ggml.token_type"]?.ints),
             merges: merges, preTokenizer: meta["tokenizer.ggml.pre"]?.string,
             bosTokenId: meta["tokenizer.ggml.bos_token_id"]?.int, eosTokenId: meta["tokenizer.ggml.eos_token_id"]?.int,
             unknownTokenId: meta["tokenizer.ggml.unknown_token_id"]?.int,
