@@ -167,7 +167,7 @@ public struct Attributor {
 
         let usesDropout = request.attributedFunction == .mcDropoutProbAvg || request.stepScores.contains(.mcDropoutProbAvg)
         let noisyScores = usesDropout
-            ? try dropoutScores(Array(ids.prefix(end)), start: start, options: request.functionOptions) : nil
+            ? try dropoutScores(Array(ids.prefix(end)), start: start, options: request.functionOptions, report: report) : nil
 
         func steps(forcingContrastContext: Bool) -> [AttributedStep] {
             (start..<end).enumerated().map { s, position in
@@ -252,7 +252,10 @@ public struct Attributor {
     /// log-probability) under each of `mcDropoutSteps` forward passes with the model's dropout.
     /// One pass over the whole sequence serves every step (each step's samples have the
     /// distribution of Inseq's per-step passes; Inseq draws fresh masks per step).
-    private func dropoutScores(_ ids: [Int], start: Int, options: StepFunctionOptions) throws -> [[Float]] {
+    /// Each dropout pass reports progress first, so that cancellation stops thousands of them.
+    private func dropoutScores(
+        _ ids: [Int], start: Int, options: StepFunctionOptions, report: (AttributionProgress.Phase) throws -> Void
+    ) throws -> [[Float]] {
         let rates = model.transformer.dropout
         guard !rates.isZero else {
             throw AttributionError.unsupported(
@@ -263,7 +266,8 @@ public struct Attributor {
         }
         let sampler = DropoutSampler(rates: rates, seed: options.mcDropoutSeed)
         var scores = [[Float]](repeating: [], count: ids.count - start)
-        for _ in 0..<options.mcDropoutSteps {
+        for pass in 0..<options.mcDropoutSteps {
+            try report(.attributing(pass: pass + 1, of: options.mcDropoutSteps))
             let logits = try model.logits(ids, probe: sampler)
             let v = logits.shape[1]
             for position in start..<ids.count {

@@ -297,6 +297,24 @@ struct BadDimension: Sendable, CustomTestStringConvertible {
         #expect(daemon.shutdown() == 0)
     }
 
+    /// Long loops inside one request stop at cancellation: 10,000 Monte Carlo dropout passes.
+    @Test func dropoutPassesStopWhenCancelled() throws {
+        let daemon = try DaemonProcess()
+        daemon.initialize()
+        _ = daemon.client.call("model/load", ["path": .string(TinyModels.gpt2Path), "id": "m"])
+        let id = daemon.client.request("attribute", [
+            "model": "m", "inputs": ["a b c"], "generatedTexts": ["a b c d e f"], "method": "dummy",
+            "stepScores": ["mc_dropout_prob_avg"], "attributedFnArgs": ["nMcdSteps": 10_000],
+        ])
+        usleep(200_000)
+        let cancelled = Date()
+        daemon.client.notify("$/cancelRequest", ["id": .integer(id)])
+        let reply = daemon.client.response(to: id, timeout: 10)
+        #expect(reply?["error"]?["code"] == .integer(ErrorCode.requestCancelled.rawValue), "\(String(describing: reply))")
+        #expect(Date().timeIntervalSince(cancelled) < 2)
+        #expect(daemon.shutdown() == 0)
+    }
+
     /// When input ends, the running request is cancelled and the daemon exits; each request is
     /// answered once (item 3).
     @Test func endOfInputCancelsWorkAndExits() throws {

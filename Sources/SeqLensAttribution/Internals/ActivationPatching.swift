@@ -60,8 +60,8 @@ public struct ActivationPatching {
             throw AttributionError.invalidArgument(
                 "clean and corrupted inputs must have the same number of tokens, got \(clean.count) and \(corrupted.count)")
         }
-        if let pattern = sites.first(where: { $0.kind.isPattern }) {
-            throw AttributionError.invalidArgument("\(pattern) cannot be patched; patch blocks.{i}.attn.z instead")
+        if let cross = sites.first(where: { $0.kind == .crossAttentionPattern }) {
+            throw AttributionError.invalidArgument("\(cross) cannot be patched in a decoder-only model")
         }
         try model.checkVocabulary(metric.tokens)
         let t = clean.count
@@ -89,8 +89,22 @@ public struct ActivationPatching {
             try onRun(run, patched.count)
             let batch = sites.count
             var edits: [Site: SiteEditor.Edit] = [:]
+            var rowEdits: [Int: AttentionRowEdit] = [:]
             // Batch row i patches sites[i]; several rows may patch the same site.
-            for site in Set(sites) {
+            for site in Set(sites) where site.kind == .attentionPattern {
+                // The patched query is the suffix's first row; its keys are the cache's `position`
+                // rows and itself, as in the clean run's row `position`.
+                let rows = Set(sites.indices.filter { sites[$0] == site })
+                let clean = recorder.recorded[site]!  // (1, H, T, T)
+                rowEdits[site.layer!] = { row, visible, batch, head, query in
+                    guard query == 0, rows.contains(batch) else { return }
+                    clean.scalars.withUnsafeBufferPointer { source in
+                        let start = (head * t + position) * t
+                        row.update(from: source.baseAddress! + start, count: visible)
+                    }
+                }
+            }
+            for site in Set(sites) where site.kind != .attentionPattern {
                 let rows = sites.indices.filter { sites[$0] == site }
                 let clean = recorder.recorded[site]!  // (1, T, W)
                 let width = clean.count / t
@@ -108,7 +122,7 @@ public struct ActivationPatching {
             let hidden = transformer.hiddenStates(
                 embeddings: Variable(constant: transformer.embed(Array(repeating: suffix, count: batch))),
                 positions: Array(position..<t), cache: cache.prefix(position, repeatedFor: batch),
-                probe: SiteEditor(editing: edits))
+                probe: SiteEditor(editing: edits, editingRows: rowEdits))
             let lastRows = (0..<batch).map { $0 * suffix.count + suffix.count - 1 }
             let logits = transformer.logits(selectRows(reshape(hidden, [batch * suffix.count, dims.hiddenSize]), lastRows)).value
             logits.scalars.withUnsafeBufferPointer { all in

@@ -9,12 +9,17 @@ final class SiteEditor: ActivationProbe {
 
     private let reads: Set<Site>
     private var edits: [Site: Edit]
+    /// Per layer, an edit of attention probability rows (patterns are replaced this way).
+    private let rowEdits: [Int: AttentionRowEdit]
     private(set) var recorded: [Site: Tensor] = [:]
 
-    init(reading reads: Set<Site> = [], editing edits: [Site: Edit] = [:]) {
+    init(reading reads: Set<Site> = [], editing edits: [Site: Edit] = [:], editingRows rowEdits: [Int: AttentionRowEdit] = [:]) {
         self.reads = reads
         self.edits = edits
+        self.rowEdits = rowEdits
     }
+
+    func attentionRowEdit(layer: Int) -> AttentionRowEdit? { rowEdits[layer] }
 
     func wants(_ site: Site) -> Bool { reads.contains(site) || edits[site] != nil }
 

@@ -59,13 +59,13 @@ public protocol ActivationProbe: AnyObject {
     /// A read-only activation (attention patterns).
     func observe(_ site: Site, _ value: Tensor)
     /// What to do to each row of layer `layer`'s attention probabilities before they mix the
-    /// values (Monte Carlo dropout); nil for nothing.
-    func attentionDropout(layer: Int) -> AttentionDropout?
+    /// values (Monte Carlo dropout, a replaced pattern; forward only); nil for nothing.
+    func attentionRowEdit(layer: Int) -> AttentionRowEdit?
 }
 
 extension ActivationProbe {
     public func observe(_ site: Site, _ value: Tensor) {}
-    public func attentionDropout(layer: Int) -> AttentionDropout? { nil }
+    public func attentionRowEdit(layer: Int) -> AttentionRowEdit? { nil }
 }
 
 extension Optional where Wrapped == ActivationProbe {
@@ -76,7 +76,7 @@ extension Optional where Wrapped == ActivationProbe {
         return probe.visit(site, value)
     }
 
-    func attentionDropout(layer: Int) -> AttentionDropout? { self?.attentionDropout(layer: layer) }
+    func attentionRowEdit(layer: Int) -> AttentionRowEdit? { self?.attentionRowEdit(layer: layer) }
 
     @inline(__always)
     func observe(_ site: Site, _ value: @autoclosure () -> Tensor) {

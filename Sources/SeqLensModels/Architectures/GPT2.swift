@@ -150,10 +150,10 @@ public struct GPT2: CausalTransformer {
                 let full = cache.extend(layer: i, key: columns(qkv, c..<(2 * c)).value, value: columns(qkv, (2 * c)..<(3 * c)).value)
                 attention = causalAttention(query: q, key: Variable(constant: full.key), value: Variable(constant: full.value),
                                             queryHeads: heads, keyValueHeads: heads, offset: full.key.shape[1] - t,
-                                            scale: scale, dropout: probe.attentionDropout(layer: i))
+                                            scale: scale, editRows: probe.attentionRowEdit(layer: i))
             } else {
                 attention = causalSelfAttention(fused: qkv, queryHeads: heads, keyValueHeads: heads, scale: scale,
-                                                dropout: probe.attentionDropout(layer: i))
+                                                editRows: probe.attentionRowEdit(layer: i))
             }
             probe.observe(.block(i, .attentionPattern), attention.probabilities)
             let z = probe.visit(.block(i, .attentionZ), attention.output)

@@ -188,7 +188,7 @@ public struct Llama: CausalTransformer {
             }
             let attention = causalAttention(query: q, key: k, value: v, queryHeads: hq, keyValueHeads: hkv,
                                             offset: k.shape[1] - t, scale: scale,
-                                            dropout: probe.attentionDropout(layer: i))
+                                            editRows: probe.attentionRowEdit(layer: i))
             probe.observe(.block(i, .attentionPattern), attention.probabilities)
             let z = probe.visit(.block(i, .attentionZ), attention.output)
             let attentionOut = probe.visit(.block(i, .attentionOut), block.output(z))

@@ -50,9 +50,9 @@ public final class DropoutSampler: ActivationProbe {
         return Variable(constant: Tensor(shape: value.shape, scalars: scalars))
     }
 
-    public func attentionDropout(layer: Int) -> AttentionDropout? {
+    public func attentionRowEdit(layer: Int) -> AttentionRowEdit? {
         guard rates.attention > 0 else { return nil }
-        return { [self] row, count in drop(row, count: count, rate: rates.attention) }
+        return { [self] row, count, _, _, _ in drop(row, count: count, rate: rates.attention) }
     }
 
     private func drop(_ values: UnsafeMutablePointer<Float>, count: Int, rate: Float) {

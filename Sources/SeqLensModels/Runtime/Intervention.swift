@@ -101,7 +101,7 @@ final class InterventionProbe: ActivationProbe {
         if inner?.wants(site) == true { inner!.observe(site, value) }
     }
 
-    func attentionDropout(layer: Int) -> AttentionDropout? { inner?.attentionDropout(layer: layer) }
+    func attentionRowEdit(layer: Int) -> AttentionRowEdit? { inner?.attentionRowEdit(layer: layer) }
 }
 
 extension LanguageModel {

@@ -3,7 +3,7 @@ import SeqLensModels
 
 /// `inspect/patch {model, clean, corrupted, sites, positions?, metric, addSpecialTokens?}`:
 /// activation patching. For each site and position, the corrupted input runs with that one
-/// activation taken from the clean run; `metric` (`{kind: "logit_diff", target, contrast}` or
+/// activation (or attention pattern row) taken from the clean run; `metric` (`{kind: "logit_diff", target, contrast}` or
 /// `{kind: "logprob", target}`) is read at the last position.
 struct InspectPatchHandler: MethodHandler {
     static let method = "inspect/patch"

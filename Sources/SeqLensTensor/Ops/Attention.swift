@@ -8,8 +8,10 @@ public struct AttentionResult {
     public let probabilities: Tensor
 }
 
-/// Changes a row of attention probabilities in place (pointer, visible keys): dropout.
-public typealias AttentionDropout = (UnsafeMutablePointer<Float>, Int) -> Void
+/// Changes one query's row of attention probabilities in place, after the softmax and before the
+/// row mixes the values: Monte Carlo dropout, or a pattern taken from another run. Arguments: the
+/// row, its visible keys (the rest stay 0), and the batch, head and query (0..<T) it belongs to.
+public typealias AttentionRowEdit = (_ row: UnsafeMutablePointer<Float>, _ visible: Int, _ batch: Int, _ head: Int, _ query: Int) -> Void
 
 /// Causal multi-head attention with grouped-query sharing of key/value heads.
 ///
@@ -18,11 +20,12 @@ public typealias AttentionDropout = (UnsafeMutablePointer<Float>, Int) -> Void
 /// offset + t and sees keys 0...offset + t.
 /// - Parameters:
 ///   - query: (B, T, Hq·D);  key, value: (B, S, Hkv·D)
-///   - dropout: applied to each query's probabilities before they mix the values (forward
-///     only: inputs must be constants); the returned pattern is the dropped one, as in torch.
+///   - editRows: applied to each query's probabilities before they mix the values (forward
+///     only: inputs must be constants); the returned pattern is the edited one, as torch's
+///     dropped pattern is.
 public func causalAttention(
     query: Variable, key: Variable, value: Variable, queryHeads: Int, keyValueHeads: Int,
-    offset: Int, scale: Float, dropout: AttentionDropout? = nil
+    offset: Int, scale: Float, editRows: AttentionRowEdit? = nil
 ) -> AttentionResult {
     let b = query.shape[0], t = query.shape[1], s = key.shape[1]
     let d = query.shape[2] / queryHeads
@@ -30,8 +33,8 @@ public func causalAttention(
     precondition(hq % hkv == 0 && query.shape[2] == hq * d, "bad head layout \(query.shape) for \(hq) heads")
     precondition(key.shape == [b, s, hkv * d] && value.shape == key.shape, "key/value \(key.shape) for query \(query.shape)")
     precondition(offset + t == s, "offset \(offset) + queries \(t) must equal keys \(s)")
-    precondition(dropout == nil || !(query.isTracked || key.isTracked || value.isTracked),
-                 "attention dropout is forward only")
+    precondition(editRows == nil || !(query.isTracked || key.isTracked || value.isTracked),
+                 "attention row edits are forward only")
     let layout = AttentionLayout(batch: b, queries: t, keys: s, queryHeads: hq, keyValueHeads: hkv, headWidth: d,
                                  offset: offset, scale: scale)
     let qv = query.value.scalars, kv = key.value.scalars, vv = value.value.scalars
@@ -39,7 +42,7 @@ public func causalAttention(
     let kRows = StridedRows(start: 0, stride: hkv * d, sliceSize: kv.count)
     let (out, pattern) = qv.withUnsafeBufferPointer { qp in kv.withUnsafeBufferPointer { kp in vv.withUnsafeBufferPointer { vp in
         layout.forward(q: qp.baseAddress! + q.start, k: kp.baseAddress!, v: vp.baseAddress!,
-                       qStride: q.stride, kvStride: kRows.stride, dropout: dropout)
+                       qStride: q.stride, kvStride: kRows.stride, editRows: editRows)
     }}}
     let queryShape = query.shape, keyShape = key.shape
     let output = Tape.record(Tensor(shape: query.shape, scalars: out), from: [query, key, value]) { cotangent, support in
@@ -67,13 +70,13 @@ public func causalAttention(
 /// The same computation as `causalAttention` on the three column blocks, but the backward
 /// writes one cotangent for the fused value instead of three full-width ones to be summed.
 public func causalSelfAttention(
-    fused qkv: Variable, queryHeads: Int, keyValueHeads: Int, scale: Float, dropout: AttentionDropout? = nil
+    fused qkv: Variable, queryHeads: Int, keyValueHeads: Int, scale: Float, editRows: AttentionRowEdit? = nil
 ) -> AttentionResult {
     let b = qkv.shape[0], t = qkv.shape[1], width = qkv.shape[2]
     let hq = queryHeads, hkv = keyValueHeads
     let d = width / (hq + 2 * hkv)
     precondition(hq % hkv == 0 && width == (hq + 2 * hkv) * d, "bad fused layout \(qkv.shape) for \(hq)+2×\(hkv) heads")
-    precondition(dropout == nil || !qkv.isTracked, "attention dropout is forward only")
+    precondition(editRows == nil || !qkv.isTracked, "attention row edits are forward only")
     let layout = AttentionLayout(batch: b, queries: t, keys: t, queryHeads: hq, keyValueHeads: hkv, headWidth: d,
                                  offset: 0, scale: scale)
     let values = qkv.value.scalars
@@ -82,7 +85,7 @@ public func causalSelfAttention(
     let v = StridedRows(start: (hq + hkv) * d, stride: width, sliceSize: values.count)
     let (out, pattern) = values.withUnsafeBufferPointer { p in
         layout.forward(q: p.baseAddress! + q.start, k: p.baseAddress! + k.start, v: p.baseAddress! + v.start,
-                       qStride: width, kvStride: width, dropout: dropout)
+                       qStride: width, kvStride: width, editRows: editRows)
     }
     let inShape = qkv.shape, outShape = [b, t, hq * d]
     let output = Tape.record(Tensor(shape: outShape, scalars: out), from: [qkv]) { cotangent, support in
@@ -119,7 +122,7 @@ struct AttentionLayout {
     /// (output (B, T, Hq·D), pattern (B, Hq, T, S)) from operand pointers at their first column.
     func forward(
         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, qStride: Int, kvStride: Int,
-        dropout: AttentionDropout?
+        editRows: AttentionRowEdit?
     ) -> ([Float], [Float]) {
         let b = batch, t = queries, s = keys, hq = queryHeads, d = headWidth, group = queryHeads / keyValueHeads
         let outStride = hq * d
@@ -129,8 +132,8 @@ struct AttentionLayout {
             out.withUnsafeMutableBufferPointer { o in
                 // Every (batch, head) writes its own output columns and pattern rows. Heads
                 // of one generated token are too small to be worth a second thread.
-                // Dropout draws from one generator, in a fixed order: one thread.
-                let perThread = dropout != nil ? b * hq : max(1, (1 << 15) / max(1, t * s * d))
+                // Dropout draws from one generator, in a fixed order: one thread for any edit.
+                let perThread = editRows != nil ? b * hq : max(1, (1 << 15) / max(1, t * s * d))
                 let q = UnsafeBox(q), k = UnsafeBox(k), v = UnsafeBox(v)
                 let p = UnsafeBox(p.baseAddress!), o = UnsafeBox(o.baseAddress!)
                 Parallel.forEachRange(b * hq, minimumPerPart: perThread) { units in
@@ -150,7 +153,7 @@ struct AttentionLayout {
                             // first `visible` entries go through the softmax.
                             let visible = min(s, offset + row + 1)
                             softmaxRow(r, width: visible)
-                            dropout?(r, visible)
+                            editRows?(r, visible, batchIndex, h, row)
                             if visible < s { (r + visible).update(repeating: 0, count: s - visible) }
                         }
                         // out = P V   (T, D)
