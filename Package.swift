@@ -42,7 +42,7 @@ let package = Package(
         // Fuzz targets (scripts/fuzz); a libFuzzer build with -sanitize=fuzzer -D SEQLENS_LIBFUZZER.
         .executableTarget(
             name: "seqlens-fuzz",
-            dependencies: ["SeqLensServer", "SeqLensAttribution", "SeqLensCheckpoints", "SeqLensTokenizers"]),
+            dependencies: ["SeqLensServer", "SeqLensAttribution", "SeqLensModels", "SeqLensCheckpoints", "SeqLensTokenizers"]),
         .testTarget(name: "SeqLensTensorTests", dependencies: ["SeqLensTensor"]),
         .testTarget(name: "SeqLensCheckpointsTests", dependencies: ["SeqLensCheckpoints"]),
         .testTarget(name: "SeqLensTokenizersTests", dependencies: ["SeqLensTokenizers", "SeqLensCheckpoints"]),

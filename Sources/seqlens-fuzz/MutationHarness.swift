@@ -19,6 +19,7 @@
         import Darwin
     #endif
     import Foundation
+    import SeqLensModels
 
     @main
     struct SeqLensFuzz {
@@ -195,23 +196,17 @@
 
     /// Seeded byte-level mutations (splitmix64), in the spirit of libFuzzer's mutators.
     struct Mutator {
-        private var state: UInt64
+        private var random: SplitMix64
         let corpus: [[UInt8]]
         let maxLength: Int
 
         init(seed: UInt64, corpus: [[UInt8]], maxLength: Int) {
-            state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+            random = SplitMix64(seed: seed)
             self.corpus = corpus
             self.maxLength = maxLength
         }
 
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        mutating func next() -> UInt64 { random.next() }
 
         mutating func below(_ bound: Int) -> Int { bound <= 1 ? 0 : Int(next() % UInt64(bound)) }
 
