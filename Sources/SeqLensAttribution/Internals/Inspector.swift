@@ -48,6 +48,10 @@ public struct Inspector {
 
     /// softmax(unembed(final_norm(r))) for each site r (nostalgebraist's logit lens). The last
     /// block's output goes through the final norm once, so its reading is the model's own.
+    ///
+    /// All sites' rows are unembedded together, a few hundred rows per product (one large GEMM
+    /// instead of one per site), and each row is reduced in one pass: its maximum and log-sum-exp
+    /// give every probability needed; the full softmax is never stored.
     public func logitLens(ids: [Int], sites: [Site], topK: Int, targets: [Int]) throws -> [LensReading] {
         try model.checkVocabulary(targets)
         if let pattern = sites.first(where: { $0.kind.isPattern || $0.kind == .attentionZ }) {
@@ -56,22 +60,58 @@ public struct Inspector {
         let recorded = try activations(ids: ids, sites: sites)
         let transformer = model.transformer
         let c = transformer.dimensions.hiddenSize, t = ids.count
-        return sites.map { site in
+        // Rows (site, position), normalised as the model's final norm would.
+        var normed: [Float] = []
+        normed.reserveCapacity(sites.count * t * c)
+        for site in sites {
             let residual = Variable(constant: recorded[site]!.reshaped([1, t, c]))
             // final_norm.out is already normalised: unembed it as it is.
-            let normed = site.kind == .finalNormOut ? residual : transformer.finalNorm(residual)
-            let logits = transformer.logits(reshape(normed, [t, c])).value
-            let v = logits.shape[1]
-            var top: [[TokenScore]] = [], chosen: [[TokenScore]] = []
-            for position in 0..<t {
-                let row = Array(logits.scalars[(position * v)..<((position + 1) * v)])
-                let probabilities = normalizedProbabilities(row)
-                let best = Self.largest(probabilities, count: min(topK, v))
-                top.append(best.map { TokenScore(id: $0, probability: probabilities[$0], logit: row[$0]) })
-                chosen.append(targets.map { TokenScore(id: $0, probability: probabilities[$0], logit: row[$0]) })
-            }
-            return LensReading(site: site, top: top, targets: chosen)
+            normed += (site.kind == .finalNormOut ? residual : transformer.finalNorm(residual)).value.scalars
         }
+        let rows = sites.count * t
+        var top = [[TokenScore]](repeating: [], count: rows), chosen = [[TokenScore]](repeating: [], count: rows)
+        let chunk = Self.lensRowsPerProduct
+        for first in stride(from: 0, to: rows, by: chunk) {
+            let count = min(chunk, rows - first)
+            let block = Tensor(shape: [count, c], scalars: Array(normed[(first * c)..<((first + count) * c)]))
+            let logits = transformer.logits(Variable(constant: block)).value  // (count, V)
+            let v = logits.shape[1]
+            logits.scalars.withUnsafeBufferPointer { all in
+                // Each part writes only its own rows' entries.
+                top.withUnsafeMutableBufferPointer { topRows in
+                    chosen.withUnsafeMutableBufferPointer { chosenRows in
+                        let topOut = topRows.baseAddress!, chosenOut = chosenRows.baseAddress!
+                        Parallel.forEachRange(count, minimumPerPart: 8) { range in
+                            for r in range {
+                                let row = UnsafeBufferPointer(rebasing: all[(r * v)..<((r + 1) * v)])
+                                let logSum = Self.logSumExp(row)
+                                func score(_ id: Int) -> TokenScore {
+                                    TokenScore(id: id, probability: Float(Foundation.exp(Double(row[id]) - logSum)), logit: row[id])
+                                }
+                                topOut[first + r] = Self.largest(row, count: min(topK, v)).map(score)
+                                chosenOut[first + r] = targets.map(score)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return sites.enumerated().map { index, site in
+            LensReading(site: site, top: Array(top[(index * t)..<((index + 1) * t)]),
+                        targets: Array(chosen[(index * t)..<((index + 1) * t)]))
+        }
+    }
+
+    /// Rows unembedded per product: large enough for full-speed GEMMs, small enough that the logits
+    /// of a long input (rows × vocabulary) never sit in memory at once.
+    static let lensRowsPerProduct = 256
+
+    /// log Σ exp(row), accumulated in Double from the row's maximum.
+    static func logSumExp(_ row: UnsafeBufferPointer<Float>) -> Double {
+        let peak = row.max() ?? 0
+        var sum: Double = 0
+        for value in row { sum += Double(expf(value - peak)) }
+        return Double(peak) + Foundation.log(sum)
     }
 
     /// Rows of `tensor` at `positions`: the leading axis, or the query axis of a pattern [H, T, S].
@@ -94,7 +134,8 @@ public struct Inspector {
 
     /// Indices of the `count` largest values, largest first (ties: lower index first), in one
     /// pass that keeps the best `count` in order (the vocabulary is large, `count` small).
-    static func largest(_ values: [Float], count: Int) -> [Int] {
+    static func largest<Values: RandomAccessCollection>(_ values: Values, count: Int) -> [Int]
+    where Values.Element == Float, Values.Index == Int {
         guard count > 0 else { return [] }
         var best: [Int] = []
         best.reserveCapacity(count + 1)
@@ -107,16 +148,4 @@ public struct Inspector {
         }
         return best
     }
-}
-
-/// softmax(row), stable, accumulated in Double.
-func normalizedProbabilities(_ row: [Float]) -> [Float] {
-    let peak = row.max() ?? 0
-    var sum = 0.0
-    let exps = row.map { value -> Double in
-        let e = exp(Double(value - peak))
-        sum += e
-        return e
-    }
-    return exps.map { Float($0 / sum) }
 }
