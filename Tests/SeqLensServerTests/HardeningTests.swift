@@ -45,7 +45,8 @@ struct BadDimension: Sendable, CustomTestStringConvertible {
         BadDimension(fixture: "tiny-llama", field: "num_attention_heads", value: 1 << 62, mentions: "num_attention_heads is 4611686018427387904"),
         BadDimension(fixture: "tiny-llama", field: "head_dim", value: -16, mentions: "head_dim must be a positive integer, got -16"),
         BadDimension(fixture: "tiny-llama", field: "max_position_embeddings", value: -5, mentions: "max_position_embeddings must be a positive integer, got -5"),
-        BadDimension(fixture: "tiny-llama", field: "hidden_size", value: nil, mentions: "tensor 'model.embed_tokens.weight' has shape [512, 64], but the configuration's sizes make it [512, 4096]"),
+        BadDimension(fixture: "tiny-llama", field: "hidden_size", value: nil, mentions: "missing field 'hidden_size'"),
+        BadDimension(fixture: "tiny-gpt2", field: "n_embd", value: nil, mentions: "missing field 'n_embd'"),
         BadDimension(fixture: "tiny-qwen2", field: "num_attention_heads", value: 0, mentions: "num_attention_heads must be a positive integer"),
         BadDimension(fixture: "tiny-gpt2", field: "n_layer", value: -1, mentions: "n_layer must be a positive integer, got -1"),
         BadDimension(fixture: "tiny-gpt2", field: "n_layer", value: 1_000_000_000, mentions: "n_layer is 1000000000"),
@@ -74,6 +75,26 @@ struct BadDimension: Sendable, CustomTestStringConvertible {
         }
         #expect(daemon.client.call("model/load", ["path": .string(TinyModels.llamaPath)])?["id"] == "tiny-llama")
         #expect(daemon.shutdown() == 0, "\(daemon.standardError)")
+    }
+
+    /// A rotary scaling the engine does not implement is refused, not ignored (it gave wrong logits).
+    @Test func unsupportedRopeScalingIsRefused() throws {
+        let scratch = ScratchFolder()
+        let daemon = try DaemonProcess()
+        daemon.initialize()
+        for (index, (field, value)) in [
+            ("rope_scaling", ["rope_type": "llama3", "factor": 8.0] as [String: Any]), ("rope_scaling", ["type": "linear", "factor": 2.0]),
+            ("rope_parameters", ["rope_type": "yarn", "rope_theta": 10000.0]),
+        ].enumerated() {
+            let folder = try scratch.model("tiny-llama", named: "rope\(index)") { $0[field] = value }
+            let reply = daemon.client.response(to: daemon.client.request("model/load", ["path": .string(folder)]))
+            let message = reply?["error"]?["message"]?.stringValue ?? ""
+            #expect(reply?["error"]?["code"] == .integer(ErrorCode.modelLoadFailed.rawValue), "\(String(describing: reply))")
+            #expect(message.contains("\(field) type") && message.contains("is not supported"), "\(message)")
+        }
+        let plain = try scratch.model("tiny-llama", named: "rope-default") { $0["rope_scaling"] = NSNull() }
+        #expect(daemon.client.call("model/load", ["path": .string(plain)])?["layers"] == 2)
+        #expect(daemon.shutdown() == 0)
     }
 
     /// The command line loads through the same checks: an error message and exit status 1, no crash.

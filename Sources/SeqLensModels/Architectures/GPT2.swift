@@ -33,11 +33,11 @@ public struct GPT2Configuration: Decodable, Sendable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        vocabSize = try c.decodeIfPresent(Int.self, forKey: .vocabSize) ?? vocabSize
-        nPositions = try c.decodeIfPresent(Int.self, forKey: .nPositions) ?? nPositions
-        nEmbd = try c.decodeIfPresent(Int.self, forKey: .nEmbd) ?? nEmbd
-        nLayer = try c.decodeIfPresent(Int.self, forKey: .nLayer) ?? nLayer
-        nHead = try c.decodeIfPresent(Int.self, forKey: .nHead) ?? nHead
+        vocabSize = try c.decode(Int.self, forKey: .vocabSize)
+        nPositions = try c.decode(Int.self, forKey: .nPositions)
+        nEmbd = try c.decode(Int.self, forKey: .nEmbd)
+        nLayer = try c.decode(Int.self, forKey: .nLayer)
+        nHead = try c.decode(Int.self, forKey: .nHead)
         nInner = try c.decodeIfPresent(Int.self, forKey: .nInner)
         activationFunction = try c.decodeIfPresent(String.self, forKey: .activationFunction) ?? activationFunction
         layerNormEpsilon = try c.decodeIfPresent(Float.self, forKey: .layerNormEpsilon) ?? layerNormEpsilon

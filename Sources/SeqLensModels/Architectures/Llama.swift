@@ -36,26 +36,29 @@ public struct LlamaConfiguration: Decodable, Sendable {
         case headDim = "head_dim", hiddenAct = "hidden_act", maxPositionEmbeddings = "max_position_embeddings"
         case rmsNormEps = "rms_norm_eps", ropeTheta = "rope_theta", tieWordEmbeddings = "tie_word_embeddings"
         case attentionBias = "attention_bias", mlpBias = "mlp_bias", bosTokenId = "bos_token_id"
-        case eosTokenId = "eos_token_id", ropeParameters = "rope_parameters"
+        case eosTokenId = "eos_token_id", ropeParameters = "rope_parameters", ropeScaling = "rope_scaling"
         case attentionDropout = "attention_dropout"
     }
 
-    enum RopeKeys: String, CodingKey { case ropeTheta = "rope_theta", ropeType = "rope_type" }
+    enum RopeKeys: String, CodingKey { case ropeTheta = "rope_theta", ropeType = "rope_type", type }
 
     public init() {}
 
+    /// Shapes are required (a missing `hidden_size` is an error, not transformers' 4096); options
+    /// take transformers' defaults; a rotary scaling this build does not implement is refused
+    /// rather than ignored (it would load and give wrong logits).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         modelType = try c.decodeIfPresent(String.self, forKey: .modelType) ?? modelType
-        vocabSize = try c.decodeIfPresent(Int.self, forKey: .vocabSize) ?? vocabSize
-        hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? hiddenSize
-        intermediateSize = try c.decodeIfPresent(Int.self, forKey: .intermediateSize) ?? intermediateSize
-        numHiddenLayers = try c.decodeIfPresent(Int.self, forKey: .numHiddenLayers) ?? numHiddenLayers
-        numAttentionHeads = try c.decodeIfPresent(Int.self, forKey: .numAttentionHeads) ?? numAttentionHeads
+        vocabSize = try c.decode(Int.self, forKey: .vocabSize)
+        hiddenSize = try c.decode(Int.self, forKey: .hiddenSize)
+        intermediateSize = try c.decode(Int.self, forKey: .intermediateSize)
+        numHiddenLayers = try c.decode(Int.self, forKey: .numHiddenLayers)
+        numAttentionHeads = try c.decode(Int.self, forKey: .numAttentionHeads)
         numKeyValueHeads = try c.decodeIfPresent(Int.self, forKey: .numKeyValueHeads)
         headDim = try c.decodeIfPresent(Int.self, forKey: .headDim)
         hiddenAct = try c.decodeIfPresent(String.self, forKey: .hiddenAct) ?? hiddenAct
-        maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? maxPositionEmbeddings
+        maxPositionEmbeddings = try c.decode(Int.self, forKey: .maxPositionEmbeddings)
         rmsNormEps = try c.decodeIfPresent(Float.self, forKey: .rmsNormEps) ?? rmsNormEps
         tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? tieWordEmbeddings
         // Qwen2 always has q/k/v biases and no attention_bias field.
@@ -64,17 +67,22 @@ public struct LlamaConfiguration: Decodable, Sendable {
         bosTokenId = try? c.decodeIfPresent(Int.self, forKey: .bosTokenId)
         eosTokenId = try? c.decodeIfPresent(Int.self, forKey: .eosTokenId)
         attentionDropout = (try? c.decodeIfPresent(Float.self, forKey: .attentionDropout)) ?? 0
-        // transformers 5 moves rope_theta into rope_parameters.
+        // transformers 5 moves rope_theta into rope_parameters; 4.x configs say rope_scaling.
+        let parameters = try? c.nestedContainer(keyedBy: RopeKeys.self, forKey: .ropeParameters)
         if let theta = try c.decodeIfPresent(Float.self, forKey: .ropeTheta) {
             ropeTheta = theta
-        } else if let rope = try? c.nestedContainer(keyedBy: RopeKeys.self, forKey: .ropeParameters) {
-            ropeTheta = try rope.decodeIfPresent(Float.self, forKey: .ropeTheta) ?? ropeTheta
-            if let type = try rope.decodeIfPresent(String.self, forKey: .ropeType), type != "default" {
-                throw ModelError.invalidConfiguration("rope_type '\(type)' is not supported (only 'default')")
+        } else if let parameters {
+            ropeTheta = try parameters.decodeIfPresent(Float.self, forKey: .ropeTheta) ?? ropeTheta
+        }
+        for (field, key) in [("rope_parameters", CodingKeys.ropeParameters), ("rope_scaling", .ropeScaling)] {
+            guard let rope = try? c.nestedContainer(keyedBy: RopeKeys.self, forKey: key) else { continue }
+            let type = try rope.decodeIfPresent(String.self, forKey: .ropeType) ?? rope.decodeIfPresent(String.self, forKey: .type)
+            if let type, type != "default" {
+                throw ModelError.invalidConfiguration(
+                    "\(field) type '\(type)' is not supported (only 'default' rotary positions); the model would give wrong logits")
             }
         }
     }
-
 
     var keyValueHeads: Int { numKeyValueHeads ?? numAttentionHeads }
     /// Callers check `numAttentionHeads > 0` first (DimensionChecks).
