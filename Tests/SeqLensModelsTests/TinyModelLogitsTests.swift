@@ -6,7 +6,7 @@ import SeqLensTensor
 
 @Suite("Tiny random checkpoints: logits and greedy generations equal transformers'")
 struct TinyModelLogitsTests {
-    static let models = ["tiny-gpt2", "tiny-gpt2-f16", "tiny-llama", "tiny-llama-sharded", "tiny-qwen2"]
+    static let models = ["tiny-gpt2", "tiny-gpt2-f16", "tiny-llama", "tiny-llama-sharded", "tiny-qwen2", "tiny-qwen3"]
 
     func load(_ name: String) throws -> any CausalTransformer {
         let folder = Fixtures.path("models/\(name)")
@@ -39,7 +39,7 @@ struct TinyModelLogitsTests {
 
 @Suite("Tiny random checkpoints: greedy generations")
 struct TinyModelGenerationTests {
-    @Test(arguments: ["tiny-gpt2", "tiny-llama", "tiny-qwen2"])
+    @Test(arguments: ["tiny-gpt2", "tiny-llama", "tiny-qwen2", "tiny-qwen3"])
     func greedyTwentyTokens(model name: String) throws {
         let folder = Fixtures.path("models/\(name)")
         let config = try Data(contentsOf: URL(fileURLWithPath: folder + "/config.json"))
@@ -58,5 +58,35 @@ struct TinyModelGenerationTests {
             #expect(full.tokens.map(\.id) == (item["greedy_ids_no_eos"] as? [Int]), "\(name): \(ids)")
             #expect(full.tokens.count == 20)
         }
+    }
+}
+
+/// Windowed attention is not implemented, so a window limits the input instead: inside the
+/// window, full attention is what the windowed model computes.
+@Suite("A sliding window limits the input to the window")
+struct SlidingWindowTests {
+    func load(_ edit: (inout [String: Any]) -> Void) throws -> LanguageModel {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("seqlens-window-\(UUID().uuidString)").path
+        try FileManager.default.copyItem(atPath: Fixtures.path("models/tiny-llama"), toPath: folder)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let url = URL(fileURLWithPath: folder + "/config.json")
+        var config = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        edit(&config)
+        try JSONSerialization.data(withJSONObject: config).write(to: url)
+        return try LanguageModel.load(.path(folder))
+    }
+
+    @Test func mistralsWindowIsTheLimit() throws {
+        let model = try load { $0["model_type"] = "mistral"; $0["sliding_window"] = 16 }
+        #expect(model.info.maxPositions == 16)
+        #expect(throws: ModelError.self) { try model.logits(Array(repeating: 5, count: 17)) }
+        #expect(try model.logits(Array(repeating: 5, count: 16)).shape == [16, 512])
+    }
+
+    @Test func qwensWindowAppliesOnlyWhenUsed() throws {
+        #expect(try load { $0["model_type"] = "qwen2"; $0["attention_bias"] = false; $0["sliding_window"] = 16 }.info.maxPositions == 128)
+        #expect(try load {
+            $0["model_type"] = "qwen2"; $0["attention_bias"] = false; $0["sliding_window"] = 16; $0["use_sliding_window"] = true
+        }.info.maxPositions == 16)
     }
 }

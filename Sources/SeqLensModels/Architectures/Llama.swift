@@ -1,8 +1,11 @@
 import SeqLensTensor
 
-// The Llama family (Llama, Mistral, Qwen2, SmolLM), following transformers'
+// The Llama family (Llama, Mistral, Qwen2, Qwen3, SmolLM), following transformers'
 // models/llama/modeling_llama.py: RMS norm, rotary positions ("rotate half" layout),
-// grouped-query attention, SwiGLU MLP, optional q/k/v bias (Qwen2), tied or separate LM head.
+// grouped-query attention, SwiGLU MLP, optional q/k/v bias (Qwen2), per-head RMS norm of
+// queries and keys before the rotation (Qwen3, models/qwen3/modeling_qwen3.py), tied or
+// separate LM head. Windowed attention is not implemented: where a config asks for it, inputs
+// are limited to the window, inside which it changes nothing.
 
 /// config.json of a Llama-family checkpoint, with transformers' field names and defaults.
 public struct LlamaConfiguration: Decodable, Sendable {
@@ -25,6 +28,8 @@ public struct LlamaConfiguration: Decodable, Sendable {
     public var eosTokenId: Int?
     /// Dropout on the attention probabilities in training mode (transformers' default 0).
     public var attentionDropout: Float = 0
+    /// Mistral's `sliding_window`, or Qwen's when `use_sliding_window` is set.
+    public var slidingWindow: Int?
     /// A GGUF file without `output.weight` ties the head to the embeddings (llama.cpp's rule); a
     /// transformers folder says so with `tie_word_embeddings`, and a head missing otherwise is an error.
     var headMayBeTied = false
@@ -38,6 +43,7 @@ public struct LlamaConfiguration: Decodable, Sendable {
         case attentionBias = "attention_bias", mlpBias = "mlp_bias", bosTokenId = "bos_token_id"
         case eosTokenId = "eos_token_id", ropeParameters = "rope_parameters", ropeScaling = "rope_scaling"
         case attentionDropout = "attention_dropout"
+        case slidingWindow = "sliding_window", useSlidingWindow = "use_sliding_window"
     }
 
     enum RopeKeys: String, CodingKey { case ropeTheta = "rope_theta", ropeType = "rope_type", type }
@@ -67,6 +73,10 @@ public struct LlamaConfiguration: Decodable, Sendable {
         bosTokenId = try? c.decodeIfPresent(Int.self, forKey: .bosTokenId)
         eosTokenId = try? c.decodeIfPresent(Int.self, forKey: .eosTokenId)
         attentionDropout = (try? c.decodeIfPresent(Float.self, forKey: .attentionDropout)) ?? 0
+        // Qwen2/Qwen3 carry a sliding_window that applies only with use_sliding_window.
+        let window = try c.decodeIfPresent(Int.self, forKey: .slidingWindow)
+        let usesWindow = try modelType == "mistral" || (c.decodeIfPresent(Bool.self, forKey: .useSlidingWindow) ?? false)
+        slidingWindow = usesWindow ? window : nil
         // transformers 5 moves rope_theta into rope_parameters; 4.x configs say rope_scaling.
         let parameters = try? c.nestedContainer(keyedBy: RopeKeys.self, forKey: .ropeParameters)
         if let theta = try c.decodeIfPresent(Float.self, forKey: .ropeTheta) {
@@ -85,6 +95,8 @@ public struct LlamaConfiguration: Decodable, Sendable {
     }
 
     var keyValueHeads: Int { numKeyValueHeads ?? numAttentionHeads }
+    /// Qwen3 normalises each head's queries and keys.
+    var normalizesQueryKey: Bool { modelType == "qwen3" }
     /// Callers check `numAttentionHeads > 0` first (DimensionChecks).
     var headDimension: Int { headDim ?? hiddenSize / max(1, numAttentionHeads) }
 }
@@ -93,6 +105,8 @@ public struct Llama: CausalTransformer {
     struct Block {
         let attentionNorm: Tensor
         let query: Linear, key: Linear, value: Linear, output: Linear
+        /// (D) per-head RMS norm gains of queries and keys (Qwen3); nil elsewhere.
+        let queryNorm: Tensor?, keyNorm: Tensor?
         let mlpNorm: Tensor
         let gate: Linear, up: Linear, down: Linear
     }
@@ -139,7 +153,8 @@ public struct Llama: CausalTransformer {
         rotary = RotaryEmbedding(headDimension: d, base: cfg.ropeTheta)
         dimensions = TransformerDimensions(
             layerCount: cfg.numHiddenLayers, hiddenSize: c, headCount: hq, keyValueHeadCount: hkv,
-            headDimension: d, vocabularySize: cfg.vocabSize, maxPositions: cfg.maxPositionEmbeddings)
+            headDimension: d, vocabularySize: cfg.vocabSize,
+            maxPositions: min(cfg.maxPositionEmbeddings, try cfg.slidingWindow.map { try Check.positive($0, "sliding_window", atMost: Check.maximumPositions) } ?? .max))
         tokenEmbeddings = try weights.tensor("model.embed_tokens.weight", shape: [cfg.vocabSize, c])
         func linear(_ name: String, _ input: Int, _ output: Int, bias: Bool) throws -> Linear {
             // The packed blocks first: converting to Float32 lets the file's pages go.
@@ -156,6 +171,8 @@ public struct Llama: CausalTransformer {
                 key: try linear(p + "self_attn.k_proj", c, hkv * d, bias: cfg.attentionBias),
                 value: try linear(p + "self_attn.v_proj", c, hkv * d, bias: cfg.attentionBias),
                 output: try linear(p + "self_attn.o_proj", hq * d, c, bias: cfg.modelType == "qwen2" ? false : cfg.attentionBias),
+                queryNorm: cfg.normalizesQueryKey ? try weights.tensor(p + "self_attn.q_norm.weight", shape: [d]) : nil,
+                keyNorm: cfg.normalizesQueryKey ? try weights.tensor(p + "self_attn.k_norm.weight", shape: [d]) : nil,
                 mlpNorm: try weights.tensor(p + "post_attention_layernorm.weight", shape: [c]),
                 gate: try linear(p + "mlp.gate_proj", c, cfg.intermediateSize, bias: cfg.mlpBias),
                 up: try linear(p + "mlp.up_proj", c, cfg.intermediateSize, bias: cfg.mlpBias),
@@ -186,8 +203,8 @@ public struct Llama: CausalTransformer {
         for (i, block) in blocks.enumerated() {
             x = probe.visit(.block(i, .residPre), x)
             let normed = rmsNorm(x, gamma: block.attentionNorm, epsilon: eps)
-            let q = rotary(block.query(normed), positions: positions)
-            var k = rotary(block.key(normed), positions: positions)
+            let q = rotary(headNorm(block.query(normed), block.queryNorm, heads: hq), positions: positions)
+            var k = rotary(headNorm(block.key(normed), block.keyNorm, heads: hkv), positions: positions)
             var v = block.value(normed)
             if let cache {
                 let full = cache.extend(layer: i, key: k.value, value: v.value)
@@ -207,6 +224,14 @@ public struct Llama: CausalTransformer {
             x = probe.visit(.block(i, .residPost), add(x, mlpOut))
         }
         return probe.visit(Site(.finalNormOut), finalNorm(x))
+    }
+
+    /// RMS norm over each head's D values of (B, T, H·D), when the block has gains for it.
+    func headNorm(_ x: Variable, _ gamma: Tensor?, heads: Int) -> Variable {
+        guard let gamma else { return x }
+        let b = x.shape[0], t = x.shape[1], d = gamma.count
+        let perHead = rmsNorm(reshape(x, [b, t * heads, d]), gamma: gamma, epsilon: configuration.rmsNormEps)
+        return reshape(perHead, [b, t, heads * d])
     }
 
     public func finalNorm(_ residual: Variable) -> Variable {

@@ -4,7 +4,7 @@ import SeqLensCheckpoints
 /// Maps a checkpoint's declared architecture (`model_type` in config.json,
 /// `general.architecture` in GGUF) to the Swift implementation that runs it.
 enum ArchitectureRegistry {
-    static let supported = ["gpt2", "llama", "mistral", "qwen2"]
+    static let supported = ["gpt2", "llama", "mistral", "qwen2", "qwen3"]
 
     /// Builds the transformer of a safetensors folder from its config.json.
     static func transformer(folder: String, configuration data: Data) throws -> (any CausalTransformer, bytes: Int) {
@@ -21,7 +21,7 @@ enum ArchitectureRegistry {
             case "gpt2":
                 let model = try GPT2(configuration: JSONDecoder().decode(GPT2Configuration.self, from: data), weights: weights)
                 return (model, weights.bytes)
-            case "llama", "mistral", "qwen2":
+            case "llama", "mistral", "qwen2", "qwen3":
                 let model = try Llama(configuration: JSONDecoder().decode(LlamaConfiguration.self, from: data), weights: weights)
                 return (model, weights.bytes)
             default:
