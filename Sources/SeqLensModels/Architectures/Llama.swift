@@ -1,6 +1,6 @@
 import SeqLensTensor
 
-// The Llama family (Llama, Mistral, Qwen2, Qwen3, SmolLM), following transformers'
+// The Llama family (Llama, Mistral, Qwen2, Qwen3, SmolLM; Phi-3 through Phi3.swift), following transformers'
 // models/llama/modeling_llama.py: RMS norm, rotary positions ("rotate half" layout),
 // grouped-query attention, SwiGLU MLP, optional q/k/v bias (Qwen2), per-head RMS norm of
 // queries and keys before the rotation (Qwen3, models/qwen3/modeling_qwen3.py), tied or
@@ -46,7 +46,9 @@ public struct LlamaConfiguration: Decodable, Sendable {
         case slidingWindow = "sliding_window", useSlidingWindow = "use_sliding_window"
     }
 
-    enum RopeKeys: String, CodingKey { case ropeTheta = "rope_theta", ropeType = "rope_type", type }
+    enum RopeKeys: String, CodingKey {
+        case ropeTheta = "rope_theta", ropeType = "rope_type", type, partialRotaryFactor = "partial_rotary_factor"
+    }
 
     public init() {}
 
@@ -75,7 +77,7 @@ public struct LlamaConfiguration: Decodable, Sendable {
         attentionDropout = (try? c.decodeIfPresent(Float.self, forKey: .attentionDropout)) ?? 0
         // Qwen2/Qwen3 carry a sliding_window that applies only with use_sliding_window.
         let window = try c.decodeIfPresent(Int.self, forKey: .slidingWindow)
-        let usesWindow = try modelType == "mistral" || (c.decodeIfPresent(Bool.self, forKey: .useSlidingWindow) ?? false)
+        let usesWindow = try ["mistral", "phi3"].contains(modelType) || (c.decodeIfPresent(Bool.self, forKey: .useSlidingWindow) ?? false)
         slidingWindow = usesWindow ? window : nil
         // transformers 5 moves rope_theta into rope_parameters; 4.x configs say rope_scaling.
         let parameters = try? c.nestedContainer(keyedBy: RopeKeys.self, forKey: .ropeParameters)
@@ -90,6 +92,9 @@ public struct LlamaConfiguration: Decodable, Sendable {
             if let type, type != "default" {
                 throw ModelError.invalidConfiguration(
                     "\(field) type '\(type)' is not supported (only 'default' rotary positions); the model would give wrong logits")
+            }
+            if let factor = try rope.decodeIfPresent(Double.self, forKey: .partialRotaryFactor), factor != 1 {
+                throw ModelError.invalidConfiguration("\(field) partial_rotary_factor \(factor) is not supported (only 1)")
             }
         }
     }

@@ -4,7 +4,7 @@ import SeqLensCheckpoints
 /// Maps a checkpoint's declared architecture (`model_type` in config.json,
 /// `general.architecture` in GGUF) to the Swift implementation that runs it.
 enum ArchitectureRegistry {
-    static let supported = ["gpt2", "llama", "mistral", "qwen2", "qwen3"]
+    static let supported = ["gpt2", "llama", "mistral", "qwen2", "qwen3", "phi3"]
 
     /// Builds the transformer of a safetensors folder from its config.json.
     static func transformer(folder: String, configuration data: Data) throws -> (any CausalTransformer, bytes: Int) {
@@ -15,15 +15,21 @@ enum ArchitectureRegistry {
         } catch {
             throw ModelError.invalidConfiguration("config.json in \(folder) has no readable model_type (\(error))")
         }
-        let weights = CountingWeights(FiniteWeights(base: SafetensorsWeights(store: try SafetensorsCheckpoint(path: folder))))
+        let stored = FiniteWeights(base: SafetensorsWeights(store: try SafetensorsCheckpoint(path: folder)))
         do {
             switch modelType {
             case "gpt2":
+                let weights = CountingWeights(stored)
                 let model = try GPT2(configuration: JSONDecoder().decode(GPT2Configuration.self, from: data), weights: weights)
                 return (model, weights.bytes)
             case "llama", "mistral", "qwen2", "qwen3":
+                let weights = CountingWeights(stored)
                 let model = try Llama(configuration: JSONDecoder().decode(LlamaConfiguration.self, from: data), weights: weights)
                 return (model, weights.bytes)
+            case "phi3":
+                let configuration = try JSONDecoder().decode(LlamaConfiguration.self, from: data)
+                let weights = CountingWeights(Phi3Weights(base: stored, configuration: configuration))
+                return (try Llama(configuration: configuration, weights: weights), weights.bytes)
             default:
                 throw ModelError.unsupportedArchitecture(modelType)
             }
