@@ -109,6 +109,18 @@ struct GradientCheckTests {
         _ = checkGradients([x]) { v in rope(v[0], positions: [5, 6, 7]) }
     }
 
+    /// GPT-NeoX's partial rotary: the first 2 of each head's 6 values rotate, the rest pass.
+    @Test func partialRotary() {
+        var random = self.random
+        let x = random.tensor([2, 3, 2 * 6])
+        let rope = RotaryEmbedding(headDimension: 6, base: 10000, rotaryDimension: 2)
+        _ = checkGradients([x]) { v in rope(v[0], positions: [5, 6, 7]) }
+        let y = rope(Variable(constant: x), positions: [5, 6, 7]).value.scalars
+        for row in 0..<(2 * 3 * 2) {
+            for i in 2..<6 { #expect(y[row * 6 + i] == x.scalars[row * 6 + i], "value \(i) of a head passes through") }
+        }
+    }
+
     @Test(arguments: [(4, 4, 0), (4, 2, 0), (4, 1, 2)])
     func attention(queryHeads: Int, keyValueHeads: Int, offset: Int) {
         var random = self.random

@@ -4,7 +4,7 @@ import SeqLensCheckpoints
 /// Maps a checkpoint's declared architecture (`model_type` in config.json,
 /// `general.architecture` in GGUF) to the Swift implementation that runs it.
 enum ArchitectureRegistry {
-    static let supported = ["gpt2", "llama", "mistral", "qwen2", "qwen3", "phi3"]
+    static let supported = ["gpt2", "llama", "mistral", "qwen2", "qwen3", "phi3", "gpt_neox"]
 
     /// Builds the transformer of a safetensors folder from its config.json.
     static func transformer(folder: String, configuration data: Data) throws -> (any CausalTransformer, bytes: Int) {
@@ -25,6 +25,10 @@ enum ArchitectureRegistry {
             case "llama", "mistral", "qwen2", "qwen3":
                 let weights = CountingWeights(stored)
                 let model = try Llama(configuration: JSONDecoder().decode(LlamaConfiguration.self, from: data), weights: weights)
+                return (model, weights.bytes)
+            case "gpt_neox":
+                let weights = CountingWeights(stored)
+                let model = try GPTNeoX(configuration: JSONDecoder().decode(GPTNeoXConfiguration.self, from: data), weights: weights)
                 return (model, weights.bytes)
             case "phi3":
                 let configuration = try JSONDecoder().decode(LlamaConfiguration.self, from: data)

@@ -7,23 +7,28 @@ import Foundation
 /// kernel serves both formats.
 public struct RotaryEmbedding: Sendable {
     public let headDimension: Int
+    /// The first `rotaryDimension` values of each head rotate (GPT-NeoX's partial rotary: i pairs
+    /// with i + R/2 below R); the rest pass through. Equal to `headDimension` for Llama.
+    public let rotaryDimension: Int
     public let base: Float
-    /// 1 / base^(2i/D), i < D/2, computed in Float as transformers does.
+    /// 1 / base^(2i/R), i < R/2, computed in Float as transformers does.
     let inverseFrequencies: [Float]
 
-    public init(headDimension: Int, base: Float) {
-        precondition(headDimension % 2 == 0, "rotary head dimension must be even, got \(headDimension)")
+    public init(headDimension: Int, base: Float, rotaryDimension: Int? = nil) {
+        let rotated = rotaryDimension ?? headDimension
+        precondition(rotated % 2 == 0 && rotated > 0 && rotated <= headDimension,
+                     "rotary dimension \(rotated) must be even and within the head's \(headDimension)")
         self.headDimension = headDimension
+        self.rotaryDimension = rotated
         self.base = base
-        let half = headDimension / 2
-        inverseFrequencies = (0..<half).map { i in
-            1 / powf(base, Float(2 * i) / Float(headDimension))
+        inverseFrequencies = (0..<(rotated / 2)).map { i in
+            1 / powf(base, Float(2 * i) / Float(rotated))
         }
     }
 
-    /// cos and sin tables (T, D/2) for absolute `positions`.
+    /// cos and sin tables (T, R/2) for absolute `positions`.
     func tables(positions: [Int]) -> (cos: [Float], sin: [Float]) {
-        let half = headDimension / 2
+        let half = rotaryDimension / 2
         var cosines = [Float](repeating: 0, count: positions.count * half)
         var sines = cosines
         for (t, position) in positions.enumerated() {
@@ -38,13 +43,14 @@ public struct RotaryEmbedding: Sendable {
 
     /// x: (B, T, H·D), positions: T absolute positions shared by the batch.
     public func callAsFunction(_ x: Variable, positions: [Int]) -> Variable {
-        let d = headDimension, half = d / 2
+        let d = headDimension, half = rotaryDimension / 2
         let t = positions.count
         precondition(x.shape.count == 3 && x.shape[1] == t && x.shape[2] % d == 0,
                      "rotary expects (B, \(t), H·\(d)), got \(x.shape)")
         let heads = x.shape[2] / d
         let rows = x.shape[0] * t
         let (cosines, sines) = tables(positions: positions)
+        let passes = rotaryDimension < d
         // sign +1 rotates by the angle (forward), −1 by minus the angle (its transpose).
         func rotate(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, sign: Float) {
             for row in 0..<rows {
@@ -56,6 +62,9 @@ public struct RotaryEmbedding: Sendable {
                         let a = input[base + i], b = input[base + half + i]
                         output[base + i] = a * c - b * s
                         output[base + half + i] = b * c + a * s
+                    }
+                    if passes {
+                        for i in (2 * half)..<d { output[base + i] = input[base + i] }
                     }
                 }
             }
