@@ -4,7 +4,7 @@ import SeqLensCheckpoints
 /// Maps a checkpoint's declared architecture (`model_type` in config.json,
 /// `general.architecture` in GGUF) to the Swift implementation that runs it.
 enum ArchitectureRegistry {
-    static let supported = ["gpt2", "llama", "mistral", "qwen2", "qwen3", "phi3", "gpt_neox"]
+    static let supported = ["gpt2", "llama", "mistral", "qwen2", "qwen3", "phi3", "gpt_neox", "opt"]
 
     /// Builds the transformer of a safetensors folder from its config.json.
     static func transformer(folder: String, configuration data: Data) throws -> (any CausalTransformer, bytes: Int) {
@@ -29,6 +29,10 @@ enum ArchitectureRegistry {
             case "gpt_neox":
                 let weights = CountingWeights(stored)
                 let model = try GPTNeoX(configuration: JSONDecoder().decode(GPTNeoXConfiguration.self, from: data), weights: weights)
+                return (model, weights.bytes)
+            case "opt":
+                let weights = CountingWeights(stored)
+                let model = try OPT(configuration: JSONDecoder().decode(OPTConfiguration.self, from: data), weights: weights)
                 return (model, weights.bytes)
             case "phi3":
                 let configuration = try JSONDecoder().decode(LlamaConfiguration.self, from: data)
