@@ -1,6 +1,7 @@
 import SeqLensTensor
 
-// The Llama family (Llama, Mistral, Qwen2, Qwen3, SmolLM; Phi-3 through Phi3.swift), following transformers'
+// The Llama family (Llama, Mistral, Qwen2, Qwen3, SmolLM; Phi-3 and Gemma through Phi3.swift and
+// Gemma.swift), following transformers'
 // models/llama/modeling_llama.py: RMS norm, rotary positions ("rotate half" layout),
 // grouped-query attention, SwiGLU MLP, optional q/k/v bias (Qwen2), per-head RMS norm of
 // queries and keys before the rotation (Qwen3, models/qwen3/modeling_qwen3.py), tied or
@@ -66,6 +67,8 @@ public struct LlamaConfiguration: Decodable, Sendable {
         numKeyValueHeads = try c.decodeIfPresent(Int.self, forKey: .numKeyValueHeads)
         headDim = try c.decodeIfPresent(Int.self, forKey: .headDim)
         hiddenAct = try c.decodeIfPresent(String.self, forKey: .hiddenAct) ?? hiddenAct
+        // Gemma's legacy "gelu" means the tanh approximation (transformers' GemmaConfig).
+        if modelType == "gemma" && hiddenAct == "gelu" { hiddenAct = "gelu_pytorch_tanh" }
         maxPositionEmbeddings = try c.decode(Int.self, forKey: .maxPositionEmbeddings)
         rmsNormEps = try c.decodeIfPresent(Float.self, forKey: .rmsNormEps) ?? rmsNormEps
         tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? tieWordEmbeddings
@@ -194,7 +197,9 @@ public struct Llama: CausalTransformer {
 
     public func embed(_ ids: [[Int]]) -> Tensor {
         let t = ids.first?.count ?? 0
-        return gatherRows(tokenEmbeddings, ids.flatMap { $0 }).reshaped([ids.count, t, dimensions.hiddenSize])
+        let rows = gatherRows(tokenEmbeddings, ids.flatMap { $0 }).reshaped([ids.count, t, dimensions.hiddenSize])
+        guard let scale = configuration.embeddingScale else { return rows }
+        return Tensor(shape: rows.shape, scalars: rows.scalars.map { $0 * scale })
     }
 
     public func hiddenStates(

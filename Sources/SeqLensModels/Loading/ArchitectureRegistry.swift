@@ -4,7 +4,7 @@ import SeqLensCheckpoints
 /// Maps a checkpoint's declared architecture (`model_type` in config.json,
 /// `general.architecture` in GGUF) to the Swift implementation that runs it.
 enum ArchitectureRegistry {
-    static let supported = ["gpt2", "llama", "mistral", "qwen2", "qwen3", "phi3", "gpt_neox", "opt"]
+    static let supported = ["gpt2", "llama", "mistral", "qwen2", "qwen3", "phi3", "gemma", "gpt_neox", "opt"]
 
     /// Builds the transformer of a safetensors folder from its config.json.
     static func transformer(folder: String, configuration data: Data) throws -> (any CausalTransformer, bytes: Int) {
@@ -33,6 +33,10 @@ enum ArchitectureRegistry {
             case "opt":
                 let weights = CountingWeights(stored)
                 let model = try OPT(configuration: JSONDecoder().decode(OPTConfiguration.self, from: data), weights: weights)
+                return (model, weights.bytes)
+            case "gemma":
+                let weights = CountingWeights(GemmaWeights(base: stored))
+                let model = try Llama(configuration: JSONDecoder().decode(LlamaConfiguration.self, from: data), weights: weights)
                 return (model, weights.bytes)
             case "phi3":
                 let configuration = try JSONDecoder().decode(LlamaConfiguration.self, from: data)
