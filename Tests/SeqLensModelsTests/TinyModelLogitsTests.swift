@@ -6,7 +6,7 @@ import SeqLensTensor
 
 @Suite("Tiny random checkpoints: logits and greedy generations equal transformers'")
 struct TinyModelLogitsTests {
-    static let models = ["tiny-gpt2", "tiny-gpt2-f16", "tiny-llama", "tiny-llama-sharded", "tiny-qwen2", "tiny-qwen3", "tiny-phi3", "tiny-gpt-neox", "tiny-opt", "tiny-opt-post-ln", "tiny-gemma"]
+    static let models = ["tiny-gpt2", "tiny-gpt2-f16", "tiny-llama", "tiny-llama-sharded", "tiny-qwen2", "tiny-qwen3", "tiny-phi3", "tiny-gpt-neox", "tiny-opt", "tiny-opt-post-ln", "tiny-gemma", "tiny-llama3-rope", "tiny-llama-linear-rope"]
 
     func load(_ name: String) throws -> any CausalTransformer {
         let folder = Fixtures.path("models/\(name)")
@@ -39,7 +39,7 @@ struct TinyModelLogitsTests {
 
 @Suite("Tiny random checkpoints: greedy generations")
 struct TinyModelGenerationTests {
-    @Test(arguments: ["tiny-gpt2", "tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-phi3", "tiny-gpt-neox", "tiny-opt", "tiny-opt-post-ln", "tiny-gemma"])
+    @Test(arguments: ["tiny-gpt2", "tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-phi3", "tiny-gpt-neox", "tiny-opt", "tiny-opt-post-ln", "tiny-gemma", "tiny-llama3-rope", "tiny-llama-linear-rope"])
     func greedyTwentyTokens(model name: String) throws {
         let folder = Fixtures.path("models/\(name)")
         let config = try Data(contentsOf: URL(fileURLWithPath: folder + "/config.json"))

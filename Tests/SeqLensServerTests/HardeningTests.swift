@@ -83,7 +83,7 @@ struct BadDimension: Sendable, CustomTestStringConvertible {
         let daemon = try DaemonProcess()
         daemon.initialize()
         for (index, (field, value)) in [
-            ("rope_scaling", ["rope_type": "llama3", "factor": 8.0] as [String: Any]), ("rope_scaling", ["type": "linear", "factor": 2.0]),
+            ("rope_scaling", ["rope_type": "dynamic", "factor": 8.0] as [String: Any]), ("rope_scaling", ["type": "longrope", "factor": 2.0]),
             ("rope_parameters", ["rope_type": "yarn", "rope_theta": 10000.0]),
         ].enumerated() {
             let folder = try scratch.model("tiny-llama", named: "rope\(index)") { $0[field] = value }

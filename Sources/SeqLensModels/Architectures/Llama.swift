@@ -29,6 +29,8 @@ public struct LlamaConfiguration: Decodable, Sendable {
     public var eosTokenId: Int?
     /// Dropout on the attention probabilities in training mode (transformers' default 0).
     public var attentionDropout: Float = 0
+    /// rope_scaling / rope_parameters of type "linear" or "llama3"; nil for plain rotary positions.
+    public var ropeScaling: RotaryFrequencyScaling?
     /// Mistral's `sliding_window`, or Qwen's when `use_sliding_window` is set.
     public var slidingWindow: Int?
     /// A GGUF file without `output.weight` ties the head to the embeddings (llama.cpp's rule); a
@@ -49,6 +51,8 @@ public struct LlamaConfiguration: Decodable, Sendable {
 
     enum RopeKeys: String, CodingKey {
         case ropeTheta = "rope_theta", ropeType = "rope_type", type, partialRotaryFactor = "partial_rotary_factor"
+        case factor, lowFreqFactor = "low_freq_factor", highFreqFactor = "high_freq_factor"
+        case originalMaxPositionEmbeddings = "original_max_position_embeddings"
     }
 
     public init() {}
@@ -92,9 +96,25 @@ public struct LlamaConfiguration: Decodable, Sendable {
         for (field, key) in [("rope_parameters", CodingKeys.ropeParameters), ("rope_scaling", .ropeScaling)] {
             guard let rope = try? c.nestedContainer(keyedBy: RopeKeys.self, forKey: key) else { continue }
             let type = try rope.decodeIfPresent(String.self, forKey: .ropeType) ?? rope.decodeIfPresent(String.self, forKey: .type)
-            if let type, type != "default" {
+            func number(_ key: RopeKeys) throws -> Float {
+                guard let value = try rope.decodeIfPresent(Float.self, forKey: key), value.isFinite, value > 0 else {
+                    throw ModelError.invalidConfiguration("\(field).\(key.stringValue) must be a positive number for rope type '\(type ?? "")'")
+                }
+                return value
+            }
+            switch type {
+            case nil, "default"?: break
+            case "linear"?: ropeScaling = .linear(factor: try number(.factor))
+            case "llama3"?:
+                ropeScaling = .llama3(
+                    factor: try number(.factor), lowFrequencyFactor: try number(.lowFreqFactor),
+                    highFrequencyFactor: try number(.highFreqFactor), originalContext: try number(.originalMaxPositionEmbeddings))
+                if case .llama3(_, let low, let high, _)? = ropeScaling, low == high {
+                    throw ModelError.invalidConfiguration("\(field): low_freq_factor and high_freq_factor must differ")
+                }
+            case let other?:
                 throw ModelError.invalidConfiguration(
-                    "\(field) type '\(type)' is not supported (only 'default' rotary positions); the model would give wrong logits")
+                    "\(field) type '\(other)' is not supported (default, linear and llama3 are); the model would give wrong logits")
             }
             if let factor = try rope.decodeIfPresent(Double.self, forKey: .partialRotaryFactor), factor != 1 {
                 throw ModelError.invalidConfiguration("\(field) partial_rotary_factor \(factor) is not supported (only 1)")
@@ -158,7 +178,7 @@ public struct Llama: CausalTransformer {
         }
         self.configuration = cfg
         activation = try Activation(huggingFaceName: cfg.hiddenAct)
-        rotary = RotaryEmbedding(headDimension: d, base: cfg.ropeTheta)
+        rotary = RotaryEmbedding(headDimension: d, base: cfg.ropeTheta, scaling: cfg.ropeScaling)
         dimensions = TransformerDimensions(
             layerCount: cfg.numHiddenLayers, hiddenSize: c, headCount: hq, keyValueHeadCount: hkv,
             headDimension: d, vocabularySize: cfg.vocabSize,

@@ -1,5 +1,31 @@
 import Foundation
 
+/// How a checkpoint rescales the rotary inverse frequencies for a longer context, as
+/// transformers' modeling_rope_utils computes them (in Float32).
+public enum RotaryFrequencyScaling: Sendable, Equatable {
+    /// Every frequency divided by `factor` (position interpolation).
+    case linear(factor: Float)
+    /// Llama 3.1's: long wavelengths divided by `factor`, short ones kept, those between
+    /// interpolated smoothly.
+    case llama3(factor: Float, lowFrequencyFactor: Float, highFrequencyFactor: Float, originalContext: Float)
+
+    func apply(_ inverseFrequencies: [Float]) -> [Float] {
+        switch self {
+        case .linear(let factor):
+            return inverseFrequencies.map { $0 / factor }
+        case .llama3(let factor, let low, let high, let context):
+            let lowWavelength = context / low, highWavelength = context / high
+            return inverseFrequencies.map { frequency in
+                let wavelength = 2 * Float.pi / frequency
+                if wavelength < highWavelength { return frequency }
+                if wavelength > lowWavelength { return frequency / factor }
+                let smooth = (context / wavelength - low) / (high - low)
+                return (1 - smooth) * frequency / factor + smooth * frequency
+            }
+        }
+    }
+}
+
 /// Rotary position embedding in the "rotate half" layout of transformers' Llama
 /// (`apply_rotary_pos_emb`): within each head, dimension i pairs with i + D/2.
 ///
@@ -14,16 +40,17 @@ public struct RotaryEmbedding: Sendable {
     /// 1 / base^(2i/R), i < R/2, computed in Float as transformers does.
     let inverseFrequencies: [Float]
 
-    public init(headDimension: Int, base: Float, rotaryDimension: Int? = nil) {
+    public init(headDimension: Int, base: Float, rotaryDimension: Int? = nil, scaling: RotaryFrequencyScaling? = nil) {
         let rotated = rotaryDimension ?? headDimension
         precondition(rotated % 2 == 0 && rotated > 0 && rotated <= headDimension,
                      "rotary dimension \(rotated) must be even and within the head's \(headDimension)")
         self.headDimension = headDimension
         self.rotaryDimension = rotated
         self.base = base
-        inverseFrequencies = (0..<(rotated / 2)).map { i in
+        let plain = (0..<(rotated / 2)).map { i in
             1 / powf(base, Float(2 * i) / Float(rotated))
         }
+        inverseFrequencies = scaling?.apply(plain) ?? plain
     }
 
     /// cos and sin tables (T, R/2) for absolute `positions`.
