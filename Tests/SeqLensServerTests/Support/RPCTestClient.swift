@@ -16,6 +16,9 @@ final class RPCTestClient: @unchecked Sendable {
 
     /// - Parameter closeInput: closes the write side (its owner may be a `FileHandle`).
     init(writeDescriptor: Int32, readDescriptor: Int32, closeInput: (@Sendable () -> Void)? = nil) {
+        // A daemon that died must fail the test that killed it, not end the whole test process
+        // with SIGPIPE at the next write: writes to its closed pipe then fail with EPIPE instead.
+        signal(SIGPIPE, SIG_IGN)
         self.writeDescriptor = writeDescriptor
         self.readDescriptor = readDescriptor
         self.closeInputAction = closeInput ?? { close(writeDescriptor) }
