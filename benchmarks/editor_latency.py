@@ -11,56 +11,16 @@ the same text, both written at once, the time until both answers have arrived. M
 Usage: benchmarks/editor_latency.py [--binary .build/release/seqlens] [-n 50]
 """
 import argparse
-import json
 import statistics
-import subprocess
 import time
 from pathlib import Path
+
+from rpc_client import Daemon
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = ("The old lighthouse keeper climbed the spiral stairs every evening to light the lamp, "
         "watching the fishing boats return through the fog while the gulls circled above the harbour "
         "and the bells of the church rang across the quiet town")
-
-
-class Daemon:
-    def __init__(self, binary):
-        self.process = subprocess.Popen([binary, "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL, bufsize=0)
-        self.next_id = 0
-
-    def send(self, method, params):
-        self.next_id += 1
-        body = json.dumps({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params}).encode()
-        self.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-        return self.next_id
-
-    def read(self):
-        length = None
-        while True:
-            line = self.process.stdout.readline()
-            if line == b"\r\n":
-                break
-            if line.lower().startswith(b"content-length"):
-                length = int(line.split(b":")[1])
-        body = b""
-        while len(body) < length:
-            body += self.process.stdout.read(length - len(body))
-        return json.loads(body)
-
-    def wait(self, ids):
-        pending, results = set(ids), {}
-        while pending:
-            reply = self.read()
-            if reply.get("id") in pending:
-                if "error" in reply:
-                    raise RuntimeError(reply["error"])
-                pending.discard(reply["id"])
-                results[reply["id"]] = reply["result"]
-        return [results[i] for i in ids]
-
-    def call(self, method, params):
-        return self.wait([self.send(method, params)])[0]
 
 
 def main():
@@ -96,9 +56,7 @@ def main():
         p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
         print(f"| {selected} token{'s' if selected > 1 else ''} | {statistics.median(times) * 1000:.0f} ms "
               f"| {p95 * 1000:.0f} ms | {times[0] * 1000:.0f} ms |")
-    daemon.call("shutdown", {})
-    daemon.process.stdin.close()
-    daemon.process.wait()
+    daemon.close()
 
 
 if __name__ == "__main__":

@@ -18,11 +18,9 @@ the corrupted run's cache. Peak RSS of each side is reported (the daemon's from 
 Usage: HF_HUB_OFFLINE=1 .venv-ref/bin/python benchmarks/internals_bench.py [--binary .build/release/seqlens] [-n 3]
 """
 import argparse
-import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,51 +28,13 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from rpc_client import Daemon
+
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("SEQLENS_CACHE", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "seqlens"))
 GGUF = CACHE / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 CLEAN = "When Mary and John went to the store, John gave a drink to"
 CORRUPTED = "When Mary and John went to the store, Mary gave a drink to"
-
-
-class Daemon:
-    def __init__(self, binary):
-        self.process = subprocess.Popen([binary, "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL, bufsize=0)
-        self.next_id = 0
-        self.call("initialize", {})
-
-    def call(self, method, params):
-        self.next_id += 1
-        body = json.dumps({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params}).encode()
-        self.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-        while True:
-            length = None
-            while True:
-                line = self.process.stdout.readline()
-                if line == b"\r\n":
-                    break
-                if line.lower().startswith(b"content-length"):
-                    length = int(line.split(b":")[1])
-            body = b""
-            while len(body) < length:
-                body += self.process.stdout.read(length - len(body))
-            reply = json.loads(body)
-            if reply.get("id") == self.next_id:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                return reply["result"]
-
-    def peak_rss_mib(self):
-        for line in open(f"/proc/{self.process.pid}/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
-
-    def close(self):
-        self.call("shutdown", {})
-        self.process.stdin.close()
-        self.process.wait()
 
 
 def timed(function, n):
@@ -175,6 +135,7 @@ def main():
     ref_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     daemon = Daemon(args.binary)
+    daemon.call("initialize", {})
     daemon.call("model/load", {"path": "default", "id": "m"})
     requests = {
         "cache": ("inspect/activations", {"model": "m", "input": CLEAN, "sites": ["blocks.*.resid_post"]}),
