@@ -162,7 +162,7 @@ struct InternalsFixtureTests {
         }
         let steered = try item.model.intervened(interventions)
         var options = GenerationOptions()
-        options.maxNewTokens = 6
+        options.maxNewTokens = 8
         options.stopAtEOS = false
         let generated = try steered.generate(prompt: item.ids, options: options).tokens.map(\.id)
         #expect(generated == (try #require(section["generated_ids"] as? [Int])), "\(name) steered greedy tokens")
