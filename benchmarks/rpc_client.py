@@ -27,9 +27,12 @@ class Daemon:
                 break
             if line.lower().startswith(b"content-length"):
                 length = int(line.split(b":")[1])
-        body = b""
+        body = bytearray()  # appending to bytes would copy the whole body per pipe read
         while len(body) < length:
-            body += self.process.stdout.read(length - len(body))
+            chunk = self.process.stdout.read(length - len(body))
+            if not chunk:
+                raise RuntimeError("the daemon closed its output")
+            body += chunk
         return json.loads(body)
 
     def wait(self, ids):

@@ -47,4 +47,19 @@ import Testing
         #expect(decoded.consumedBytes == 7)
         #expect(decoded.value == ["a": 1])
     }
+
+    /// Long plain strings are written without jansson; the text must equal jansson's own.
+    @Test func longStringsAreWrittenAsJanssonWould() throws {
+        let long = String(repeating: "AbC+/09=", count: 20_000)  // 160,000 bytes, nothing to escape
+        let escaped = String(repeating: "a\"b\\c\n", count: 20_000)  // long, but must be escaped
+        let value: RPCValue = ["a": .string(long), "b": [.string(escaped), .string(long + "x")], "c": "short"]
+        let text = JanssonCodec.encode(value)
+        #expect(try JanssonCodec.decode(text).value == value)
+        let expected = #"{"a":""# + long + #"","b":[""# + String(repeating: #"a\"b\\c\n"#, count: 20_000)
+            + #"",""# + long + #"x"],"c":"short"}"#
+        #expect(String(decoding: text, as: UTF8.self) == expected)
+        // A client's text that looks like a placeholder is left alone (the nonce is per message).
+        let lookalike: RPCValue = [.string(long), .string("00000000000000000000000000000000" + "0")]
+        #expect(try JanssonCodec.decode(JanssonCodec.encode(lookalike)).value == lookalike)
+    }
 }

@@ -20,7 +20,7 @@ public struct Inspector {
             throw AttributionError.invalidArgument("position \(bad) is outside the input's \(t) tokens")
         }
         let editor = SiteEditor(reading: Set(sites))
-        _ = try model.logits(ids, probe: editor)
+        _ = try model.hiddenStates(ids, probe: editor)
         let catalog = model.sites
         var result: [Site: Tensor] = [:]
         for site in sites {

@@ -103,12 +103,18 @@ public final class LanguageModel: @unchecked Sendable {
     /// Logits (T, V) at every position of one sequence.
     /// - Parameter probe: reads or changes activations (e.g. a `DropoutSampler`).
     public func logits(_ ids: [Int], probe: ActivationProbe? = nil) throws -> Tensor {
+        let hidden = try hiddenStates(ids, probe: probe)
+        return transformer.logits(reshape(hidden, [ids.count, transformer.dimensions.hiddenSize])).value
+    }
+
+    /// The final hidden states (1, T, C) of one sequence, without the unembedding: what reading
+    /// activations needs (the unembedding is a fifth of a small model's forward).
+    public func hiddenStates(_ ids: [Int], probe: ActivationProbe? = nil) throws -> Variable {
         let dims = transformer.dimensions
         guard !ids.isEmpty else { throw ModelError.emptyInput }
         guard ids.count <= dims.maxPositions else { throw ModelError.inputTooLong(tokens: ids.count, limit: dims.maxPositions) }
         try checkVocabulary(ids)
-        let hidden = transformer.hiddenStates(embeddings: Variable(constant: transformer.embed([ids])),
-                                              positions: Array(ids.indices), cache: nil, probe: probe)
-        return transformer.logits(reshape(hidden, [ids.count, dims.hiddenSize])).value
+        return transformer.hiddenStates(embeddings: Variable(constant: transformer.embed([ids])),
+                                        positions: Array(ids.indices), cache: nil, probe: probe)
     }
 }

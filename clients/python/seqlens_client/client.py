@@ -121,13 +121,13 @@ class SeqLens:
             name, _, value = line.decode("ascii", "replace").partition(":")
             if name.strip().lower() == "content-length":
                 length = int(value.strip())
-        body = b""
+        body = bytearray()  # appending to bytes would copy the whole body on every read
         while len(body) < length:
             chunk = stream.read(length - len(body))
             if not chunk:
                 return None
             body += chunk
-        return body
+        return bytes(body)
 
     def _read_loop(self) -> None:
         stream = self.process.stdout
