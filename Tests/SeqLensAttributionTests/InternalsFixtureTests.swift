@@ -105,17 +105,28 @@ struct InternalsFixtureTests {
         #expect(item.model.encode(try #require(patch["corrupted"] as? String), addSpecialTokens: true) == corrupted)
         let metric = try #require(patch["metric"] as? [String: Any])
         let sites = try (try #require(patch["sites"] as? [String])).map { try item.model.sites.resolveOne($0) }
-        let result = try ActivationPatching(model: item.model).patch(
-            clean: clean, corrupted: corrupted, sites: sites,
-            metric: .logitDifference(target: try #require(metric["target"] as? Int), contrast: try #require(metric["contrast"] as? Int)))
-        Self.expectClose([result.cleanMetric], [try #require(patch["clean_metric"] as? Double)], "\(name) clean metric")
-        Self.expectClose([result.corruptedMetric], [try #require(patch["corrupted_metric"] as? Double)], "\(name) corrupted metric")
-        let values = try #require(patch["values"] as? [[Double]])
-        let scale = values.flatMap { $0 }.map(abs).max()!
-        for (site, (actual, expected)) in zip(sites, zip(result.values, values)) {
-            let worst = zip(actual, expected).map { abs(Double($0) - $1) }.max()!
-            #expect(worst <= 1e-4 * scale, "\(name) patched \(site): max |Δ| = \(worst)")
+        let logitDifference = InternalsMetric.logitDifference(
+            target: try #require(metric["target"] as? Int), contrast: try #require(metric["contrast"] as? Int))
+        // One batch per position (the default here), and split by layer: one site per batch, and
+        // batches of 13 rows (sites of several kinds and layers together).
+        for rows in [128, 1, 13] {
+            var patching = ActivationPatching(model: item.model)
+            patching.rowsPerForward = rows
+            let result = try patching.patch(clean: clean, corrupted: corrupted, sites: sites, metric: logitDifference)
+            Self.expectClose([result.cleanMetric], [try #require(patch["clean_metric"] as? Double)], "\(name) clean metric")
+            Self.expectClose([result.corruptedMetric], [try #require(patch["corrupted_metric"] as? Double)], "\(name) corrupted metric")
+            let values = try #require(patch["values"] as? [[Double]])
+            let scale = values.flatMap { $0 }.map(abs).max()!
+            for (site, (actual, expected)) in zip(sites, zip(result.values, values)) {
+                let worst = zip(actual, expected).map { abs(Double($0) - $1) }.max()!
+                #expect(worst <= 1e-4 * scale, "\(name) patched \(site) (\(rows) rows per forward): max |Δ| = \(worst)")
+            }
         }
+        // The token embedding (patched from the embeddings up) and block 0's input (patched from
+        // block 0, positions being shared) change the same thing.
+        let embedding = try ActivationPatching(model: item.model).patch(
+            clean: clean, corrupted: corrupted, sites: [Site(.embed), .block(0, .residPre)], metric: logitDifference)
+        Self.expectClose(embedding.values[0], embedding.values[1].map(Double.init), "\(name) embed vs resid_pre 0")
         // Patching the clean run into itself changes nothing: every value is the clean metric.
         let identity = try ActivationPatching(model: item.model).patch(
             clean: clean, corrupted: clean, sites: [.block(0, .residPre)], positions: [0, 3],

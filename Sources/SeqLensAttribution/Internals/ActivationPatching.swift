@@ -34,10 +34,15 @@ public enum InternalsMetric: Sendable, Equatable {
 /// one position taken from the clean run, and read the metric at the last position.
 ///
 /// Positions before the patched one are identical to the corrupted run, so each patched run
-/// continues from the corrupted run's key/value cache at that position; all sites patched at one
-/// position are one batch.
+/// continues from the corrupted run's key/value cache at that position; so are the blocks below
+/// the patched site, so it starts from the corrupted run's input to its block. The sites patched
+/// at one position are batched, in layer order, about `rowsPerForward` rows per forward.
 public struct ActivationPatching {
     public let model: LanguageModel
+    /// Rows per patched forward (batch × suffix positions): enough for the products to run near
+    /// full speed (64 to 256 measured the same on SmolLM2); beyond it, sites are split into
+    /// batches by layer so that each starts higher.
+    public var rowsPerForward = 128
 
     public init(model: LanguageModel) { self.model = model }
 
@@ -79,59 +84,94 @@ public struct ActivationPatching {
 
         try model.checkVocabulary(corrupted)
         let cache = KeyValueCache(layers: dims.layerCount, batch: 1, width: dims.keyValueHeadCount * dims.headDimension)
+        // Each block's input in the corrupted run: where a patched run at that layer starts.
+        let startLayers = Set(sites.compactMap(\.layer))
+        let corruptedInputs = SiteEditor(reading: Set(startLayers.map { Site.block($0, .residPre) }))
         let corruptedHidden = transformer.hiddenStates(
-            embeddings: Variable(constant: transformer.embed([corrupted])), positions: Array(0..<t), cache: cache, probe: nil)
+            embeddings: Variable(constant: transformer.embed([corrupted])), positions: Array(0..<t), cache: cache,
+            probe: corruptedInputs)
         let corruptedMetric = lastRowMetric(
             transformer.logits(selectRows(corruptedHidden, [t - 1])).value, metric)
 
-        var values = [[Float]](repeating: [], count: sites.count)
+        // Sites in layer order, so that each batch starts as high as its lowest site allows.
+        let byLayer = sites.indices.sorted { (sites[$0].layer ?? -1, $0) < (sites[$1].layer ?? -1, $1) }
+        var values = [[Float]](repeating: [Float](repeating: 0, count: patched.count), count: sites.count)
         for (run, position) in patched.enumerated() {
             try onRun(run, patched.count)
-            let batch = sites.count
-            var edits: [Site: SiteEditor.Edit] = [:]
-            var rowEdits: [Int: AttentionRowEdit] = [:]
-            // Batch row i patches sites[i]; several rows may patch the same site.
-            for site in Set(sites) where site.kind == .attentionPattern {
-                // The patched query is the suffix's first row; its keys are the cache's `position`
-                // rows and itself, as in the clean run's row `position`.
-                let rows = Set(sites.indices.filter { sites[$0] == site })
-                let clean = recorder.recorded[site]!  // (1, H, T, T)
-                rowEdits[site.layer!] = { row, visible, batch, head, query in
-                    guard query == 0, rows.contains(batch) else { return }
-                    clean.scalars.withUnsafeBufferPointer { source in
-                        let start = (head * t + position) * t
-                        row.update(from: source.baseAddress! + start, count: visible)
-                    }
-                }
-            }
-            for site in Set(sites) where site.kind != .attentionPattern {
-                let rows = sites.indices.filter { sites[$0] == site }
-                let clean = recorder.recorded[site]!  // (1, T, W)
-                let width = clean.count / t
-                let source = Array(clean.scalars[(position * width)..<((position + 1) * width)])
-                edits[site] = { value in  // (batch, T − position, W)
-                    value.modified { scalars in
-                        let suffix = value.shape[1]
-                        for row in rows {
-                            scalars.replaceSubrange((row * suffix * width)..<(row * suffix * width + width), with: source)
-                        }
-                    }
-                }
-            }
             let suffix = Array(corrupted[position...])
-            let hidden = transformer.hiddenStates(
-                embeddings: Variable(constant: transformer.embed(Array(repeating: suffix, count: batch))),
-                positions: Array(position..<t), cache: cache.prefix(position, repeatedFor: batch),
-                probe: SiteEditor(editing: edits, editingRows: rowEdits))
-            let lastRows = (0..<batch).map { $0 * suffix.count + suffix.count - 1 }
-            let logits = transformer.logits(selectRows(reshape(hidden, [batch * suffix.count, dims.hiddenSize]), lastRows)).value
-            logits.scalars.withUnsafeBufferPointer { all in
-                for row in 0..<batch {
-                    values[row].append(metric.value(UnsafeBufferPointer(rebasing: all[(row * v)..<((row + 1) * v)])))
-                }
+            let perBatch = max(1, rowsPerForward / suffix.count)
+            for first in stride(from: 0, to: byLayer.count, by: perBatch) {
+                let members = Array(byLayer[first..<min(first + perBatch, byLayer.count)])  // batch row i patches sites[members[i]]
+                let row = patchedRun(
+                    members.map { sites[$0] }, position: position, suffix: suffix, total: t, cache: cache, recorder: recorder,
+                    corruptedInputs: corruptedInputs, metric: metric)
+                for (i, site) in members.enumerated() { values[site][run] = row[i] }
             }
         }
         return Result(cleanMetric: cleanMetric, corruptedMetric: corruptedMetric, values: values)
+    }
+
+
+    /// One batch of patched runs at `position`: row i patches `batch[i]` with the clean value and
+    /// continues from the corrupted cache; the batch starts at its lowest site's block (the
+    /// blocks below compute exactly what the corrupted run did), or at the embeddings for sites
+    /// outside the blocks. Returns the metric of each row.
+    func patchedRun(
+        _ batch: [Site], position: Int, suffix: [Int], total t: Int, cache: KeyValueCache, recorder: SiteEditor,
+        corruptedInputs: SiteEditor, metric: InternalsMetric
+    ) -> [Float] {
+        let transformer = model.transformer
+        let dims = transformer.dimensions
+        let v = dims.vocabularySize, c = dims.hiddenSize, n = batch.count, s = suffix.count
+        var edits: [Site: SiteEditor.Edit] = [:]
+        var rowEdits: [Int: AttentionRowEdit] = [:]
+        for site in Set(batch) where site.kind == .attentionPattern {
+            // The patched query is the suffix's first row; its keys are the cache's `position`
+            // rows and itself, as in the clean run's row `position`.
+            let rows = Set(batch.indices.filter { batch[$0] == site })
+            let clean = recorder.recorded[site]!  // (1, H, T, T)
+            rowEdits[site.layer!] = { row, visible, batch, head, query in
+                guard query == 0, rows.contains(batch) else { return }
+                clean.scalars.withUnsafeBufferPointer { source in
+                    row.update(from: source.baseAddress! + (head * t + position) * t, count: visible)
+                }
+            }
+        }
+        for site in Set(batch) where site.kind != .attentionPattern {
+            let rows = batch.indices.filter { batch[$0] == site }
+            let clean = recorder.recorded[site]!  // (1, T, W)
+            let width = clean.count / t
+            let source = Array(clean.scalars[(position * width)..<((position + 1) * width)])
+            edits[site] = { value in  // (batch, T − position, W)
+                value.modified { scalars in
+                    let suffix = value.shape[1]
+                    for row in rows {
+                        scalars.replaceSubrange((row * suffix * width)..<(row * suffix * width + width), with: source)
+                    }
+                }
+            }
+        }
+        let probe = SiteEditor(editing: edits, editingRows: rowEdits)
+        let positions = Array(position..<t), prefix = cache.prefix(position, repeatedFor: n)
+        let hidden: Variable
+        if batch.allSatisfy({ $0.layer != nil }), let first = batch.compactMap(\.layer).min() {
+            let input = corruptedInputs.recorded[.block(first, .residPre)]!  // (1, T, C)
+            var rows = [Float]()
+            rows.reserveCapacity(n * s * c)
+            for _ in 0..<n { rows += input.scalars[(position * c)..<(t * c)] }
+            hidden = transformer.hiddenStates(
+                fromLayer: first, residual: Variable(constant: Tensor(shape: [n, s, c], scalars: rows)),
+                positions: positions, cache: prefix, probe: probe)
+        } else {
+            hidden = transformer.hiddenStates(
+                embeddings: Variable(constant: transformer.embed(Array(repeating: suffix, count: n))),
+                positions: positions, cache: prefix, probe: probe)
+        }
+        let lastRows = (0..<n).map { $0 * s + s - 1 }
+        let logits = transformer.logits(selectRows(reshape(hidden, [n * s, c]), lastRows)).value
+        return logits.scalars.withUnsafeBufferPointer { all in
+            (0..<n).map { row in metric.value(UnsafeBufferPointer(rebasing: all[(row * v)..<((row + 1) * v)])) }
+        }
     }
 
     func lastRowMetric(_ logits: Tensor, _ metric: InternalsMetric) -> Float {

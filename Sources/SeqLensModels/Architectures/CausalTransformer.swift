@@ -22,6 +22,14 @@ public protocol CausalTransformer: Sendable {
         embeddings: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
     ) -> Variable
 
+    /// The blocks from `firstLayer` on and the final norm, as `hiddenStates` runs them: `residual`
+    /// (B, T, C) is block `firstLayer`'s input (its resid_pre) at `positions`, and `cache` holds
+    /// the earlier positions of those layers. Activation patching starts here at the patched layer,
+    /// since the layers below it compute exactly what the unpatched run did.
+    func hiddenStates(
+        fromLayer firstLayer: Int, residual: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
+    ) -> Variable
+
     /// Logits (N, V) for hidden rows (N, C).
     func logits(_ hidden: Variable) -> Variable
 

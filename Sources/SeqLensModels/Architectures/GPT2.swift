@@ -129,8 +129,6 @@ public struct GPT2: CausalTransformer {
         embeddings: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
     ) -> Variable {
         let b = embeddings.shape[0], t = embeddings.shape[1], c = dimensions.hiddenSize
-        let heads = dimensions.headCount, d = dimensions.headDimension
-        let eps = configuration.layerNormEpsilon
         var x = probe.visit(Site(.embed), embeddings)
         // Learned absolute positions are a constant added to every sequence of the batch.
         let table = gatherRows(positionEmbeddings, positions)
@@ -139,7 +137,17 @@ public struct GPT2: CausalTransformer {
             for i in 0..<(t * c) { withPositions[batch * t * c + i] = table.scalars[i] }
         }
         x = add(x, Variable(constant: Tensor(shape: [b, t, c], scalars: withPositions)))
-        for (i, block) in blocks.enumerated() {
+        return hiddenStates(fromLayer: 0, residual: x, positions: positions, cache: cache, probe: probe)
+    }
+
+    public func hiddenStates(
+        fromLayer firstLayer: Int, residual: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
+    ) -> Variable {
+        let t = residual.shape[1], c = dimensions.hiddenSize
+        let heads = dimensions.headCount, d = dimensions.headDimension
+        let eps = configuration.layerNormEpsilon
+        var x = residual
+        for (i, block) in blocks.enumerated().dropFirst(firstLayer) {
             x = probe.visit(.block(i, .residPre), x)
             let qkv = block.qkv(layerNorm(x, gamma: block.norm1Gamma, beta: block.norm1Beta, epsilon: eps))
             var scale: Float = configuration.scaleAttnWeights ? 1 / Float(d).squareRoot() : 1

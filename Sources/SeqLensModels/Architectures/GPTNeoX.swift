@@ -161,11 +161,18 @@ public struct GPTNeoX: CausalTransformer {
     public func hiddenStates(
         embeddings: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
     ) -> Variable {
-        let t = embeddings.shape[1], heads = dimensions.headCount
+        let x = probe.visit(Site(.embed), embeddings)
+        return hiddenStates(fromLayer: 0, residual: x, positions: positions, cache: cache, probe: probe)
+    }
+
+    public func hiddenStates(
+        fromLayer firstLayer: Int, residual: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
+    ) -> Variable {
+        let t = residual.shape[1], heads = dimensions.headCount
         let eps = configuration.layerNormEps
         let scale = 1 / Float(dimensions.headDimension).squareRoot()
-        var x = probe.visit(Site(.embed), embeddings)
-        for (i, block) in blocks.enumerated() {
+        var x = residual
+        for (i, block) in blocks.enumerated().dropFirst(firstLayer) {
             x = probe.visit(.block(i, .residPre), x)
             let normed = layerNorm(x, gamma: block.norm1Gamma, beta: block.norm1Beta, epsilon: eps)
             let q = rotary(block.query(normed), positions: positions)

@@ -225,12 +225,19 @@ public struct Llama: CausalTransformer {
     public func hiddenStates(
         embeddings: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
     ) -> Variable {
-        let t = embeddings.shape[1]
+        let x = probe.visit(Site(.embed), embeddings)
+        return hiddenStates(fromLayer: 0, residual: x, positions: positions, cache: cache, probe: probe)
+    }
+
+    public func hiddenStates(
+        fromLayer firstLayer: Int, residual: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
+    ) -> Variable {
+        let t = residual.shape[1]
         let eps = configuration.rmsNormEps
         let hq = dimensions.headCount, hkv = dimensions.keyValueHeadCount
         let scale = 1 / Float(dimensions.headDimension).squareRoot()
-        var x = probe.visit(Site(.embed), embeddings)
-        for (i, block) in blocks.enumerated() {
+        var x = residual
+        for (i, block) in blocks.enumerated().dropFirst(firstLayer) {
             x = probe.visit(.block(i, .residPre), x)
             let normed = rmsNorm(x, gamma: block.attentionNorm, epsilon: eps)
             let q = rotary(headNorm(block.query(normed), block.queryNorm, heads: hq), positions: positions)

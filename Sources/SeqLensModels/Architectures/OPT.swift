@@ -131,17 +131,25 @@ public struct OPT: CausalTransformer {
     public func hiddenStates(
         embeddings: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
     ) -> Variable {
-        let b = embeddings.shape[0], t = embeddings.shape[1], c = dimensions.hiddenSize, heads = dimensions.headCount
-        let eps = Self.layerNormEpsilon, preNorm = configuration.doLayerNormBefore
-        let scale = 1 / Float(dimensions.headDimension).squareRoot()
+        let b = embeddings.shape[0], t = embeddings.shape[1], c = dimensions.hiddenSize
         var x = probe.visit(Site(.embed), embeddings)
         // Learned positions, a constant added to every sequence of the batch.
         let table = gatherRows(positionEmbeddings, positions.map { $0 + Self.positionOffset })
         var withPositions = [Float](repeating: 0, count: b * t * c)
         for batch in 0..<b { withPositions.replaceSubrange((batch * t * c)..<((batch + 1) * t * c), with: table.scalars) }
         x = add(x, Variable(constant: Tensor(shape: [b, t, c], scalars: withPositions)))
+        return hiddenStates(fromLayer: 0, residual: x, positions: positions, cache: cache, probe: probe)
+    }
+
+    public func hiddenStates(
+        fromLayer firstLayer: Int, residual: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
+    ) -> Variable {
+        let t = residual.shape[1], heads = dimensions.headCount
+        let eps = Self.layerNormEpsilon, preNorm = configuration.doLayerNormBefore
+        let scale = 1 / Float(dimensions.headDimension).squareRoot()
         func norm(_ v: Variable, _ gamma: Tensor, _ beta: Tensor) -> Variable { layerNorm(v, gamma: gamma, beta: beta, epsilon: eps) }
-        for (i, block) in blocks.enumerated() {
+        var x = residual
+        for (i, block) in blocks.enumerated().dropFirst(firstLayer) {
             x = probe.visit(.block(i, .residPre), x)
             let attentionIn = preNorm ? norm(x, block.attentionNormGamma, block.attentionNormBeta) : x
             let q = block.query(attentionIn)

@@ -75,6 +75,13 @@ struct IntervenedTransformer: CausalTransformer {
         let steering = InterventionProbe(interventions: interventions, positions: positions, inner: probe)
         return base.hiddenStates(embeddings: embeddings, positions: positions, cache: cache, probe: steering)
     }
+
+    func hiddenStates(
+        fromLayer firstLayer: Int, residual: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
+    ) -> Variable {
+        let steering = InterventionProbe(interventions: interventions, positions: positions, inner: probe)
+        return base.hiddenStates(fromLayer: firstLayer, residual: residual, positions: positions, cache: cache, probe: steering)
+    }
 }
 
 /// Applies interventions for one forward, after an inner probe.
