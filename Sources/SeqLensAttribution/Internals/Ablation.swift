@@ -59,7 +59,8 @@ public struct Ablator {
     }
 
     /// grid[layer][head]: log p(target) with that head zeroed at every position, minus the
-    /// baseline. One run per layer, its heads as the batch.
+    /// baseline. One run per layer, its heads as the batch, starting at that layer from the
+    /// unablated run's input to it (the blocks below are unchanged by the ablation).
     public func headSweep(ids: [Int], target: Int, onLayer: (Int, Int) throws -> Void = { _, _ in }) throws -> (baseline: Float, grid: [[Float]]) {
         let metric = InternalsMetric.logProbability(target: target)
         try model.checkVocabulary([target])
@@ -67,7 +68,8 @@ public struct Ablator {
         let dims = transformer.dimensions
         let h = dims.headCount, t = ids.count, v = dims.vocabularySize
         let patching = ActivationPatching(model: model)
-        let baseline = patching.lastRowMetric(try model.logits(ids), metric)
+        let inputs = SiteEditor(reading: Set((0..<dims.layerCount).map { Site.block($0, .residPre) }))
+        let baseline = patching.lastRowMetric(try model.logits(ids, probe: inputs), metric)
         var grid: [[Float]] = []
         for layer in 0..<dims.layerCount {
             try onLayer(layer, dims.layerCount)
@@ -83,8 +85,10 @@ public struct Ablator {
                     }
                 }
             }
+            let input = inputs.recorded[.block(layer, .residPre)]!  // (1, T, C)
+            let residual = Tensor(shape: [h, t, dims.hiddenSize], scalars: Array(repeating: input.scalars, count: h).flatMap { $0 })
             let hidden = transformer.hiddenStates(
-                embeddings: Variable(constant: transformer.embed(Array(repeating: ids, count: h))),
+                fromLayer: layer, residual: Variable(constant: residual),
                 positions: Array(0..<t), cache: nil, probe: SiteEditor(editing: [site: edit]))
             let logits = transformer.logits(selectRows(hidden, (0..<h).map { $0 * t + t - 1 })).value
             grid.append(logits.scalars.withUnsafeBufferPointer { all in
