@@ -8,5 +8,5 @@ struct SeqLensCommand: ParsableCommand {
         commandName: "seqlens",
         abstract: "A native interpretability engine for Transformers, served over JSON-RPC.",
         version: ServerInfo.version,
-        subcommands: [ServeCommand.self, GenerateCommand.self, TokenizeCommand.self, AttributeCommand.self])
+        subcommands: [ServeCommand.self, GenerateCommand.self, TokenizeCommand.self, AttributeCommand.self, InspectCommand.self])
 }

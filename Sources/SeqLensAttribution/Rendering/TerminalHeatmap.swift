@@ -121,10 +121,21 @@ public struct TerminalHeatmap: Sendable {
     private func bold(_ text: String) -> String { colorMode == .none ? text : "\u{1B}[1m\(text)\u{1B}[0m" }
 
     private func cell(_ text: String, _ value: Float, _ width: Int, _ scale: ColorScale) -> String {
-        let padded = TerminalText.centered(text, width)
-        guard colorMode != .none, let rgb = scale.rgb(value) else { return padded }
+        TerminalCell.colored(TerminalText.centered(text, width), value, scale, colorMode)
+    }
+
+    private func ordinal(_ index: Int) -> String {
+        let suffix = (10...20).contains(index % 100) ? "th" : ["th", "st", "nd", "rd"][index % 10 < 4 ? index % 10 : 0]
+        return "\(index)\(suffix)"
+    }
+}
+
+/// A cell's text on its scale's background colour, with black or white text for contrast.
+enum TerminalCell {
+    static func colored(_ padded: String, _ value: Float, _ scale: ColorScale, _ mode: TerminalColorMode) -> String {
+        guard mode != .none, let rgb = scale.rgb(value) else { return padded }
         let dark = ColorScale.textIsDark(rgb)
-        switch colorMode {
+        switch mode {
         case .trueColor:
             let foreground = dark ? "38;2;0;0;0" : "38;2;255;255;255"
             return "\u{1B}[48;2;\(rgb.red);\(rgb.green);\(rgb.blue);\(foreground)m\(padded)\u{1B}[0m"
@@ -135,11 +146,6 @@ public struct TerminalHeatmap: Sendable {
         case .none:
             return padded
         }
-    }
-
-    private func ordinal(_ index: Int) -> String {
-        let suffix = (10...20).contains(index % 100) ? "th" : ["th", "st", "nd", "rd"][index % 10 < 4 ? index % 10 : 0]
-        return "\(index)\(suffix)"
     }
 }
 
