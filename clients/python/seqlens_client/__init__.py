@@ -6,6 +6,8 @@
         out = lens.attribute(model.id, "Hello", method="integrated_gradients", n_steps=10,
                              step_scores=["probability"], generation_args={"max_new_tokens": 5})
         print(out[0].generated_tokens, out[0].step_scores["probability"])
+        lens.logit_lens(model.id, "The capital of France is", targets=[" Paris"])  # a grid in a notebook
+        cache = lens.inspect_activations(model.id, "Hello", "blocks.*.resid_post")   # numpy arrays
 """
 
 from .attribution import (
@@ -17,6 +19,7 @@ from .errors import (
     MemoryBudgetExceeded, MethodNotFound, ModelLoadFailed, ModelNotFound, ParseError, RequestCancelled,
     SeqLensError, ServerNotInitialized,
 )
+from .internals import Ablation, Activations, HeadSweep, LensToken, LogitLens, Patching
 from .types import Encoding, GeneratedToken, Generation, ModelInfo, Progress, TokenProbability
 
 __all__ = [
@@ -24,5 +27,6 @@ __all__ = [
     "InvalidParams", "InternalError", "ServerNotInitialized", "RequestCancelled", "ModelNotFound", "ModelLoadFailed",
     "MemoryBudgetExceeded", "InputTooLong", "ComputationFailed", "DaemonExited", "Encoding", "GeneratedToken",
     "Generation", "ModelInfo", "Progress", "TokenProbability", "AttributionResult", "SequenceAttribution",
-    "StepAttribution", "PackedTensor", "TokenWithId", "attribute_params",
+    "StepAttribution", "PackedTensor", "TokenWithId", "attribute_params", "Activations", "LogitLens", "LensToken",
+    "Patching", "Ablation", "HeadSweep",
 ]

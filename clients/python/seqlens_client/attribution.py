@@ -43,6 +43,7 @@ def attribute_params(model: str, input_texts: Sequence[str] | str, generated_tex
                      generation_args: Optional[Mapping[str, Any]] = None, batch_size: Optional[int] = None,
                      aggregate: bool = True, granular: bool = False, save_path: Optional[str] = None,
                      overwrite: bool = False, output_step_attributions: bool = False,
+                     interventions: Optional[Sequence[Mapping[str, Any]]] = None,
                      **kwargs: Any) -> Dict[str, Any]:
     """The params of an `attribute` request from Inseq's `model.attribute(...)` arguments.
 
@@ -70,6 +71,7 @@ def attribute_params(model: str, input_texts: Sequence[str] | str, generated_tex
         "attributedFnArgs": _camel(function_args, FUNCTION_ARGS, "step function arguments") or None,
         "generationArgs": _camel(dict(generation_args or {}), GENERATION_ARGS, "generation_args") or None,
         "batchSize": batch_size, "savePath": save_path,
+        "interventions": None if interventions is None else [dict(entry) for entry in interventions],
     }
     params.update({key: value for key, value in optional.items() if value is not None})
     for key, value, default in (("includeEosBaseline", include_eos_baseline, False),

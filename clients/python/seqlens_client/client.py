@@ -9,9 +9,10 @@ import shutil
 import subprocess
 import threading
 from pathlib import Path
-from typing import Any, Callable, Dict, IO, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, IO, List, Mapping, Optional, Sequence, Union
 
 from .attribution import AttributionResult, attribute_params
+from .internals import Ablation, Activations, HeadSweep, LogitLens, Patching
 from .errors import DaemonExited, SeqLensError, error_from_reply
 from .types import Encoding, Generation, ModelInfo, Progress
 
@@ -232,12 +233,16 @@ class SeqLens:
     def generate(self, model: str, inputs: Sequence[str], *, max_new_tokens: int = 20, do_sample: bool = False,
                  temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0, return_top_k: int = 0,
                  stop_at_eos: bool = True, add_special_tokens: bool = True, return_prompt_tokens: bool = False,
+                 interventions: Optional[Sequence[Mapping[str, Any]]] = None,
                  progress: Optional[ProgressCallback] = None, timeout: Optional[float] = None) -> List[Generation]:
-        """Generates a continuation of each input (greedy unless do_sample)."""
+        """Generates a continuation of each input (greedy unless do_sample); `interventions`
+        ([{"site", "op": "add" | "scale" | "zero" | "replace", "vector"?, "factor"?, "positions"?}])
+        change activations on every forward (steering)."""
         params = self.generate_params(model, inputs, max_new_tokens=max_new_tokens, do_sample=do_sample,
                                       temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
                                       return_top_k=return_top_k, stop_at_eos=stop_at_eos,
-                                      add_special_tokens=add_special_tokens, return_prompt_tokens=return_prompt_tokens)
+                                      add_special_tokens=add_special_tokens, return_prompt_tokens=return_prompt_tokens,
+                                      interventions=interventions)
         result = self.request("generate", params, progress=progress, timeout=timeout)
         return [Generation.from_json(item) for item in result["results"]]
 
@@ -250,8 +255,10 @@ class SeqLens:
     def generate_params(model: str, inputs: Sequence[str], *, max_new_tokens: int = 20, do_sample: bool = False,
                         temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0,
                         return_top_k: int = 0, stop_at_eos: bool = True, add_special_tokens: bool = True,
-                        return_prompt_tokens: bool = False) -> Dict[str, Any]:
-        return {"model": model, "inputs": list(inputs), "maxNewTokens": max_new_tokens, "doSample": do_sample,
+                        return_prompt_tokens: bool = False,
+                        interventions: Optional[Sequence[Mapping[str, Any]]] = None) -> Dict[str, Any]:
+        extra = {"interventions": [dict(entry) for entry in interventions]} if interventions is not None else {}
+        return {**extra, "model": model, "inputs": list(inputs), "maxNewTokens": max_new_tokens, "doSample": do_sample,
                 "temperature": temperature, "topK": top_k, "topP": top_p, "seed": seed, "returnTopK": return_top_k,
                 "stopAtEos": stop_at_eos, "addSpecialTokens": add_special_tokens,
                 "returnPromptTokens": return_prompt_tokens}
@@ -281,6 +288,59 @@ class SeqLens:
         """Like `attribute` but returns at once; `AttributionResult.from_json(pending.result())` reads
         the answer, `cancel()` stops it after the sequence it is computing."""
         return self.send("attribute", attribute_params(model, input_texts, generated_texts, **arguments), progress)
+
+    # Internals (inspect/*): tensors as numpy arrays when numpy is importable.
+
+    def inspect_activations(self, model: str, input: str, sites: Union[Sequence[str], str], *,
+                            positions: Optional[Sequence[int]] = None, add_special_tokens: bool = True,
+                            timeout: Optional[float] = None) -> Activations:
+        """TransformerLens's run_with_cache for `sites` (names or globs such as "blocks.*.resid_post")."""
+        params: Dict[str, Any] = {"model": model, "input": input, "sites": [sites] if isinstance(sites, str) else list(sites),
+                                  "addSpecialTokens": add_special_tokens}
+        if positions is not None:
+            params["positions"] = list(positions)
+        return Activations.from_json(self.request("inspect/activations", params, timeout=timeout))
+
+    def logit_lens(self, model: str, input: str, sites: Union[Sequence[str], str, None] = None, *, top_k: int = 5,
+                   targets: Optional[Sequence[Union[int, str]]] = None, add_special_tokens: bool = True,
+                   timeout: Optional[float] = None) -> LogitLens:
+        """softmax(unembed(final_norm(r))) per site and position; by default blocks.0.resid_pre and every resid_post."""
+        params: Dict[str, Any] = {"model": model, "input": input, "topK": top_k, "addSpecialTokens": add_special_tokens}
+        if sites is not None:
+            params["sites"] = [sites] if isinstance(sites, str) else list(sites)
+        if targets is not None:
+            params["targets"] = list(targets)
+        return LogitLens.from_json(self.request("inspect/logitLens", params, timeout=timeout))
+
+    def patch(self, model: str, clean: str, corrupted: str, sites: Union[Sequence[str], str], *,
+              target: Union[int, str], contrast: Union[int, str, None] = None,
+              positions: Optional[Sequence[int]] = None, add_special_tokens: bool = True,
+              progress: Optional[ProgressCallback] = None, timeout: Optional[float] = None) -> Patching:
+        """Activation patching of clean into corrupted: logit(target) - logit(contrast), or log p(target)
+        without a contrast, at the last position, for each site and position."""
+        metric: Dict[str, Any] = ({"kind": "logit_diff", "target": target, "contrast": contrast} if contrast is not None
+                                  else {"kind": "logprob", "target": target})
+        params: Dict[str, Any] = {"model": model, "clean": clean, "corrupted": corrupted, "metric": metric,
+                                  "sites": [sites] if isinstance(sites, str) else list(sites),
+                                  "addSpecialTokens": add_special_tokens}
+        if positions is not None:
+            params["positions"] = list(positions)
+        result = self.request("inspect/patch", params, progress=progress, timeout=timeout)
+        return Patching.from_json(result, positions)
+
+    def ablate(self, model: str, input: str, target: Union[int, str], *,
+               ablations: Optional[Sequence[Mapping[str, Any]]] = None, sweep_heads: bool = False,
+               add_special_tokens: bool = True, progress: Optional[ProgressCallback] = None,
+               timeout: Optional[float] = None) -> Union[Ablation, HeadSweep]:
+        """Zero or mean ablation (`ablations`: [{"site", "heads"?, "positions"?, "mode"?}]) of log p(target)
+        at the last position, or with sweep_heads every head of every layer zeroed alone (a HeadSweep)."""
+        params: Dict[str, Any] = {"model": model, "input": input, "target": target, "addSpecialTokens": add_special_tokens}
+        if sweep_heads:
+            params["sweep"] = "heads"
+        if ablations is not None:
+            params["ablations"] = [dict(entry) for entry in ablations]
+        result = self.request("inspect/ablate", params, progress=progress, timeout=timeout)
+        return HeadSweep.from_json(result) if sweep_heads else Ablation.from_json(result)
 
     # Lifecycle.
 
