@@ -53,6 +53,34 @@ import Testing
         #expect(Self.floats(activations["activations"]?["blocks.1.attn.z"]) == engine[.block(1, .attentionZ)]?.scalars)
         #expect(Self.floats(activations["activations"]?["final_norm.out"]) == engine[Site(.finalNormOut)]?.scalars)
 
+        // With savePath the same tensors go to a safetensors file, the reply lists their shapes.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("seqlens-inspect-\(getpid())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("cache.safetensors").path
+        let saved = try #require(call("inspect/activations", [
+            "input": .string(text), "sites": ["blocks.*.attn.z", "final_norm.out"], "positions": [1, 0], "savePath": .string(file),
+        ])?["result"])
+        #expect(saved["savedTo"] == .string(file))
+        #expect(saved["activations"]?["blocks.1.attn.z"] == ["shape": [2, 4, 16], "dtype": "float32"])
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+        let headerLength = bytes[0..<8].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        #expect(headerLength % 8 == 0)
+        let header = try #require(try JSONSerialization.jsonObject(with: Data(bytes[8..<(8 + headerLength)])) as? [String: Any])
+        #expect((header["__metadata__"] as? [String: String])?["token_ids"] == "\(ids)")
+        for (site, expected) in [("blocks.1.attn.z", engine[.block(1, .attentionZ)]!), ("final_norm.out", engine[Site(.finalNormOut)]!)] {
+            let entry = try #require(header[site] as? [String: Any])
+            #expect(entry["dtype"] as? String == "F32" && entry["shape"] as? [Int] == expected.shape)
+            let offsets = try #require(entry["data_offsets"] as? [Int])
+            let start = 8 + headerLength + offsets[0]
+            let values = (0..<((offsets[1] - offsets[0]) / 4)).map { i in
+                Float(bitPattern: (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[start + 4 * i + $1]) << (8 * $1) })
+            }
+            #expect(values == expected.scalars, "\(site) in the file")
+        }
+        let again = call("inspect/activations", ["input": .string(text), "sites": ["embed"], "savePath": .string(file)])
+        #expect(again?["error"]?["message"]?.stringValue?.contains("params.savePath") == true, "an existing file is kept without overwrite")
+
         let lens = try #require(call("inspect/logitLens", ["input": .string(text), "topK": 3, "targets": [5, "d"]])?["result"])
         #expect(lens["layers"]?.arrayValue?.map { $0["site"] } == ["blocks.0.resid_pre", "blocks.0.resid_post", "blocks.1.resid_post"])
         let logits = try model.logits(ids)

@@ -35,15 +35,10 @@ public enum InternalsMetric: Sendable, Equatable {
 ///
 /// Positions before the patched one are identical to the corrupted run, so each patched run
 /// continues from the corrupted run's key/value cache at that position; so are the blocks below
-/// the patched site, so it starts from the corrupted run's input to its block. The sites patched
-/// at one position are batched, in layer order, about `rowsPerForward` rows per forward.
+/// the patched site, so its row joins the batch of the runs patched at that position only at its
+/// own block. Each block then runs once per position, for the sites at or below it.
 public struct ActivationPatching {
     public let model: LanguageModel
-    /// Rows per patched forward (batch × suffix positions): enough for the products to run near
-    /// full speed (64 to 256 measured the same on SmolLM2); beyond it, sites are split into
-    /// batches by layer so that each starts higher.
-    public var rowsPerForward = 128
-
     public init(model: LanguageModel) { self.model = model }
 
     public struct Result: Sendable, Equatable {
@@ -76,7 +71,6 @@ public struct ActivationPatching {
         }
         let transformer = model.transformer
         let dims = transformer.dimensions
-        let v = dims.vocabularySize
 
         let recorder = SiteEditor(reading: Set(sites))
         let cleanLogits = try model.logits(clean, probe: recorder)
@@ -93,43 +87,52 @@ public struct ActivationPatching {
         let corruptedMetric = lastRowMetric(
             transformer.logits(selectRows(corruptedHidden, [t - 1])).value, metric)
 
-        // Sites in layer order, so that each batch starts as high as its lowest site allows.
-        let byLayer = sites.indices.sorted { (sites[$0].layer ?? -1, $0) < (sites[$1].layer ?? -1, $1) }
+        // Block sites in layer order; the others (embed, final_norm.out) run from the embeddings.
+        let inBlocks = sites.indices.filter { sites[$0].layer != nil }.sorted { (sites[$0].layer!, $0) < (sites[$1].layer!, $1) }
+        let outside = sites.indices.filter { sites[$0].layer == nil }
         var values = [[Float]](repeating: [Float](repeating: 0, count: patched.count), count: sites.count)
         for (run, position) in patched.enumerated() {
             try onRun(run, patched.count)
             let suffix = Array(corrupted[position...])
-            let perBatch = max(1, rowsPerForward / suffix.count)
-            for first in stride(from: 0, to: byLayer.count, by: perBatch) {
-                let members = Array(byLayer[first..<min(first + perBatch, byLayer.count)])  // batch row i patches sites[members[i]]
-                let row = patchedRun(
-                    members.map { sites[$0] }, position: position, suffix: suffix, total: t, cache: cache, recorder: recorder,
-                    corruptedInputs: corruptedInputs, metric: metric)
-                for (i, site) in members.enumerated() { values[site][run] = row[i] }
+            let context = PatchContext(position: position, suffix: suffix, total: t, cache: cache, recorder: recorder,
+                                       corruptedInputs: corruptedInputs, metric: metric)
+            if !inBlocks.isEmpty {
+                let row = growingRun(inBlocks.map { sites[$0] }, context)
+                for (i, site) in inBlocks.enumerated() { values[site][run] = row[i] }
+            }
+            if !outside.isEmpty {
+                let row = embeddingRun(outside.map { sites[$0] }, context)
+                for (i, site) in outside.enumerated() { values[site][run] = row[i] }
             }
         }
         return Result(cleanMetric: cleanMetric, corruptedMetric: corruptedMetric, values: values)
     }
 
 
-    /// One batch of patched runs at `position`: row i patches `batch[i]` with the clean value and
-    /// continues from the corrupted cache; the batch starts at its lowest site's block (the
-    /// blocks below compute exactly what the corrupted run did), or at the embeddings for sites
-    /// outside the blocks. Returns the metric of each row.
-    func patchedRun(
-        _ batch: [Site], position: Int, suffix: [Int], total t: Int, cache: KeyValueCache, recorder: SiteEditor,
-        corruptedInputs: SiteEditor, metric: InternalsMetric
-    ) -> [Float] {
-        let transformer = model.transformer
-        let dims = transformer.dimensions
-        let v = dims.vocabularySize, c = dims.hiddenSize, n = batch.count, s = suffix.count
+    /// What every patched run at one position shares.
+    struct PatchContext {
+        let position: Int
+        let suffix: [Int]
+        let total: Int
+        let cache: KeyValueCache
+        /// The clean run's activations at the patched sites.
+        let recorder: SiteEditor
+        /// The corrupted run's input to each block with a patched site.
+        let corruptedInputs: SiteEditor
+        let metric: InternalsMetric
+    }
+
+    /// The probe of a batch whose row i patches `batch[i]` at the context's position with the clean
+    /// run's value: the suffix's first row, the one at `position`.
+    func patchProbe(_ batch: [Site], _ context: PatchContext) -> SiteEditor {
+        let t = context.total, position = context.position
         var edits: [Site: SiteEditor.Edit] = [:]
         var rowEdits: [Int: AttentionRowEdit] = [:]
         for site in Set(batch) where site.kind == .attentionPattern {
             // The patched query is the suffix's first row; its keys are the cache's `position`
             // rows and itself, as in the clean run's row `position`.
             let rows = Set(batch.indices.filter { batch[$0] == site })
-            let clean = recorder.recorded[site]!  // (1, H, T, T)
+            let clean = context.recorder.recorded[site]!  // (1, H, T, T)
             rowEdits[site.layer!] = { row, visible, batch, head, query in
                 guard query == 0, rows.contains(batch) else { return }
                 clean.scalars.withUnsafeBufferPointer { source in
@@ -139,7 +142,7 @@ public struct ActivationPatching {
         }
         for site in Set(batch) where site.kind != .attentionPattern {
             let rows = batch.indices.filter { batch[$0] == site }
-            let clean = recorder.recorded[site]!  // (1, T, W)
+            let clean = context.recorder.recorded[site]!  // (1, T, W)
             let width = clean.count / t
             let source = Array(clean.scalars[(position * width)..<((position + 1) * width)])
             edits[site] = { value in  // (batch, T − position, W)
@@ -151,24 +154,56 @@ public struct ActivationPatching {
                 }
             }
         }
-        let probe = SiteEditor(editing: edits, editingRows: rowEdits)
-        let positions = Array(position..<t), prefix = cache.prefix(position, repeatedFor: n)
-        let hidden: Variable
-        if batch.allSatisfy({ $0.layer != nil }), let first = batch.compactMap(\.layer).min() {
-            let input = corruptedInputs.recorded[.block(first, .residPre)]!  // (1, T, C)
-            var rows = [Float]()
-            rows.reserveCapacity(n * s * c)
-            for _ in 0..<n { rows += input.scalars[(position * c)..<(t * c)] }
-            hidden = transformer.hiddenStates(
-                fromLayer: first, residual: Variable(constant: Tensor(shape: [n, s, c], scalars: rows)),
-                positions: positions, cache: prefix, probe: probe)
-        } else {
-            hidden = transformer.hiddenStates(
-                embeddings: Variable(constant: transformer.embed(Array(repeating: suffix, count: n))),
-                positions: positions, cache: prefix, probe: probe)
+        return SiteEditor(editing: edits, editingRows: rowEdits)
+    }
+
+    /// Block sites patched at one position (in layer order), each block run once: a site's row
+    /// joins the batch at its own block, starting from the corrupted run's input to that block
+    /// (the blocks below compute exactly what the corrupted run did), so block l runs one row per
+    /// site at or below it. Returns the metric of each site's run.
+    func growingRun(_ batch: [Site], _ context: PatchContext) -> [Float] {
+        let transformer = model.transformer
+        let dims = transformer.dimensions
+        let c = dims.hiddenSize, s = context.suffix.count, t = context.total, position = context.position
+        let probe = patchProbe(batch, context)
+        let positions = Array(position..<t)
+        var residual: [Float] = []
+        residual.reserveCapacity(batch.count * s * c)
+        var joined = 0
+        var hidden: Variable?
+        while joined < batch.count {
+            let layer = batch[joined].layer!
+            let input = context.corruptedInputs.recorded[.block(layer, .residPre)]!  // (1, T, C)
+            while joined < batch.count && batch[joined].layer! == layer {
+                residual += input.scalars[(position * c)..<(t * c)]
+                joined += 1
+            }
+            let end = joined < batch.count ? batch[joined].layer! : dims.layerCount
+            let out = transformer.hiddenStates(
+                layers: layer..<end, residual: Variable(constant: Tensor(shape: [joined, s, c], scalars: residual)),
+                positions: positions, cache: context.cache.prefix(position, repeatedFor: joined, layers: layer..<end), probe: probe)
+            if end == dims.layerCount { hidden = out } else { residual = out.value.scalars }
         }
-        let lastRows = (0..<n).map { $0 * s + s - 1 }
-        let logits = transformer.logits(selectRows(reshape(hidden, [n * s, c]), lastRows)).value
+        return lastRowMetrics(hidden!, rows: batch.count, suffix: s, metric: context.metric)
+    }
+
+    /// Sites outside the blocks (embed, final_norm.out) patched at one position: one batch from
+    /// the embeddings up.
+    func embeddingRun(_ batch: [Site], _ context: PatchContext) -> [Float] {
+        let transformer = model.transformer
+        let n = batch.count
+        let hidden = transformer.hiddenStates(
+            embeddings: Variable(constant: transformer.embed(Array(repeating: context.suffix, count: n))),
+            positions: Array(context.position..<context.total), cache: context.cache.prefix(context.position, repeatedFor: n),
+            probe: patchProbe(batch, context))
+        return lastRowMetrics(hidden, rows: n, suffix: context.suffix.count, metric: context.metric)
+    }
+
+    /// The metric at the last position of each of `rows` sequences of final hidden states.
+    func lastRowMetrics(_ hidden: Variable, rows n: Int, suffix s: Int, metric: InternalsMetric) -> [Float] {
+        let transformer = model.transformer
+        let v = transformer.dimensions.vocabularySize, c = transformer.dimensions.hiddenSize
+        let logits = transformer.logits(selectRows(reshape(hidden, [n * s, c]), (0..<n).map { $0 * s + s - 1 })).value
         return logits.scalars.withUnsafeBufferPointer { all in
             (0..<n).map { row in metric.value(UnsafeBufferPointer(rebasing: all[(row * v)..<((row + 1) * v)])) }
         }

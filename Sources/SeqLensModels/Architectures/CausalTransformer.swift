@@ -22,12 +22,13 @@ public protocol CausalTransformer: Sendable {
         embeddings: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
     ) -> Variable
 
-    /// The blocks from `firstLayer` on and the final norm, as `hiddenStates` runs them: `residual`
-    /// (B, T, C) is block `firstLayer`'s input (its resid_pre) at `positions`, and `cache` holds
-    /// the earlier positions of those layers. Activation patching starts here at the patched layer,
-    /// since the layers below it compute exactly what the unpatched run did.
+    /// The blocks `layers` alone, as `hiddenStates` runs them: `residual` (B, T, C) is the first
+    /// one's input (its resid_pre) at `positions`, and `cache` holds the earlier positions of those
+    /// layers. Returns the last block's output, and when `layers` reaches the top block the final
+    /// hidden states (after the final norm) instead. Activation patching runs only the blocks at
+    /// and above a patch: those below compute exactly what the unpatched run did.
     func hiddenStates(
-        fromLayer firstLayer: Int, residual: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
+        layers: Range<Int>, residual: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
     ) -> Variable
 
     /// Logits (N, V) for hidden rows (N, C).
@@ -43,6 +44,13 @@ public protocol CausalTransformer: Sendable {
 
 extension CausalTransformer {
     public var dropout: DropoutRates { DropoutRates() }
+
+    /// The blocks from `firstLayer` to the top and the final norm (`hiddenStates(layers:…)`).
+    public func hiddenStates(
+        fromLayer firstLayer: Int, residual: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
+    ) -> Variable {
+        hiddenStates(layers: firstLayer..<dimensions.layerCount, residual: residual, positions: positions, cache: cache, probe: probe)
+    }
 }
 
 /// Sizes shared by every architecture.

@@ -137,17 +137,17 @@ public struct GPT2: CausalTransformer {
             for i in 0..<(t * c) { withPositions[batch * t * c + i] = table.scalars[i] }
         }
         x = add(x, Variable(constant: Tensor(shape: [b, t, c], scalars: withPositions)))
-        return hiddenStates(fromLayer: 0, residual: x, positions: positions, cache: cache, probe: probe)
+        return hiddenStates(layers: blocks.indices, residual: x, positions: positions, cache: cache, probe: probe)
     }
 
     public func hiddenStates(
-        fromLayer firstLayer: Int, residual: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
+        layers: Range<Int>, residual: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
     ) -> Variable {
         let t = residual.shape[1], c = dimensions.hiddenSize
         let heads = dimensions.headCount, d = dimensions.headDimension
         let eps = configuration.layerNormEpsilon
         var x = residual
-        for (i, block) in blocks.enumerated().dropFirst(firstLayer) {
+        for (i, block) in zip(layers, blocks[layers]) {
             x = probe.visit(.block(i, .residPre), x)
             let qkv = block.qkv(layerNorm(x, gamma: block.norm1Gamma, beta: block.norm1Beta, epsilon: eps))
             var scale: Float = configuration.scaleAttnWeights ? 1 / Float(d).squareRoot() : 1
@@ -171,6 +171,7 @@ public struct GPT2: CausalTransformer {
             let mlpOut = probe.visit(.block(i, .mlpOut), block.down(hidden))
             x = probe.visit(.block(i, .residPost), add(x, mlpOut))
         }
+        guard layers.upperBound == blocks.count else { return x }
         return probe.visit(Site(.finalNormOut), finalNorm(x))
     }
 

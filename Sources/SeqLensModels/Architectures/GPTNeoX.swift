@@ -162,17 +162,17 @@ public struct GPTNeoX: CausalTransformer {
         embeddings: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
     ) -> Variable {
         let x = probe.visit(Site(.embed), embeddings)
-        return hiddenStates(fromLayer: 0, residual: x, positions: positions, cache: cache, probe: probe)
+        return hiddenStates(layers: blocks.indices, residual: x, positions: positions, cache: cache, probe: probe)
     }
 
     public func hiddenStates(
-        fromLayer firstLayer: Int, residual: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
+        layers: Range<Int>, residual: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
     ) -> Variable {
         let t = residual.shape[1], heads = dimensions.headCount
         let eps = configuration.layerNormEps
         let scale = 1 / Float(dimensions.headDimension).squareRoot()
         var x = residual
-        for (i, block) in blocks.enumerated().dropFirst(firstLayer) {
+        for (i, block) in zip(layers, blocks[layers]) {
             x = probe.visit(.block(i, .residPre), x)
             let normed = layerNorm(x, gamma: block.norm1Gamma, beta: block.norm1Beta, epsilon: eps)
             let q = rotary(block.query(normed), positions: positions)
@@ -195,6 +195,7 @@ public struct GPTNeoX: CausalTransformer {
             let mlpOut = probe.visit(.block(i, .mlpOut), block.down(hidden))
             x = probe.visit(.block(i, .residPost), add(mid, mlpOut))
         }
+        guard layers.upperBound == blocks.count else { return x }
         return probe.visit(Site(.finalNormOut), finalNorm(x))
     }
 

@@ -27,11 +27,12 @@ public final class KeyValueCache {
     }
 
     /// A cache holding this one's first `positions` positions (of its first sequence) for each of
-    /// `batch` sequences: runs that share a prefix continue from it without recomputing it.
-    public func prefix(_ positions: Int, repeatedFor batch: Int) -> KeyValueCache {
+    /// `batch` sequences: runs that share a prefix continue from it without recomputing it. With
+    /// `layers`, only those layers are copied (a run of some blocks needs no others).
+    public func prefix(_ positions: Int, repeatedFor batch: Int, layers: Range<Int>? = nil) -> KeyValueCache {
         let copy = KeyValueCache(layers: keys.count, batch: batch, width: width)
         let count = min(positions, length) * width
-        for layer in keys.indices {
+        for layer in layers ?? keys.indices {
             let key = Array(keys[layer][0..<count]), value = Array(values[layer][0..<count])
             copy.keys[layer] = Array((0..<batch).map { _ in key }.joined())
             copy.values[layer] = Array((0..<batch).map { _ in value }.joined())

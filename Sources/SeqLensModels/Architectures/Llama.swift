@@ -226,18 +226,18 @@ public struct Llama: CausalTransformer {
         embeddings: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
     ) -> Variable {
         let x = probe.visit(Site(.embed), embeddings)
-        return hiddenStates(fromLayer: 0, residual: x, positions: positions, cache: cache, probe: probe)
+        return hiddenStates(layers: blocks.indices, residual: x, positions: positions, cache: cache, probe: probe)
     }
 
     public func hiddenStates(
-        fromLayer firstLayer: Int, residual: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
+        layers: Range<Int>, residual: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
     ) -> Variable {
         let t = residual.shape[1]
         let eps = configuration.rmsNormEps
         let hq = dimensions.headCount, hkv = dimensions.keyValueHeadCount
         let scale = 1 / Float(dimensions.headDimension).squareRoot()
         var x = residual
-        for (i, block) in blocks.enumerated().dropFirst(firstLayer) {
+        for (i, block) in zip(layers, blocks[layers]) {
             x = probe.visit(.block(i, .residPre), x)
             let normed = rmsNorm(x, gamma: block.attentionNorm, epsilon: eps)
             let q = rotary(headNorm(block.query(normed), block.queryNorm, heads: hq), positions: positions)
@@ -260,6 +260,7 @@ public struct Llama: CausalTransformer {
             let mlpOut = probe.visit(.block(i, .mlpOut), block.down(gated))
             x = probe.visit(.block(i, .residPost), add(x, mlpOut))
         }
+        guard layers.upperBound == blocks.count else { return x }
         return probe.visit(Site(.finalNormOut), finalNorm(x))
     }
 

@@ -138,18 +138,18 @@ public struct OPT: CausalTransformer {
         var withPositions = [Float](repeating: 0, count: b * t * c)
         for batch in 0..<b { withPositions.replaceSubrange((batch * t * c)..<((batch + 1) * t * c), with: table.scalars) }
         x = add(x, Variable(constant: Tensor(shape: [b, t, c], scalars: withPositions)))
-        return hiddenStates(fromLayer: 0, residual: x, positions: positions, cache: cache, probe: probe)
+        return hiddenStates(layers: blocks.indices, residual: x, positions: positions, cache: cache, probe: probe)
     }
 
     public func hiddenStates(
-        fromLayer firstLayer: Int, residual: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
+        layers: Range<Int>, residual: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
     ) -> Variable {
         let t = residual.shape[1], heads = dimensions.headCount
         let eps = Self.layerNormEpsilon, preNorm = configuration.doLayerNormBefore
         let scale = 1 / Float(dimensions.headDimension).squareRoot()
         func norm(_ v: Variable, _ gamma: Tensor, _ beta: Tensor) -> Variable { layerNorm(v, gamma: gamma, beta: beta, epsilon: eps) }
         var x = residual
-        for (i, block) in blocks.enumerated().dropFirst(firstLayer) {
+        for (i, block) in zip(layers, blocks[layers]) {
             x = probe.visit(.block(i, .residPre), x)
             let attentionIn = preNorm ? norm(x, block.attentionNormGamma, block.attentionNormBeta) : x
             let q = block.query(attentionIn)
@@ -173,6 +173,7 @@ public struct OPT: CausalTransformer {
             if !preNorm { out = norm(out, block.mlpNormGamma, block.mlpNormBeta) }
             x = probe.visit(.block(i, .residPost), out)
         }
+        guard layers.upperBound == blocks.count else { return x }
         return probe.visit(Site(.finalNormOut), finalNorm(x))
     }
 

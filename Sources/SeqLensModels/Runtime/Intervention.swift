@@ -77,10 +77,10 @@ struct IntervenedTransformer: CausalTransformer {
     }
 
     func hiddenStates(
-        fromLayer firstLayer: Int, residual: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
+        layers: Range<Int>, residual: Variable, positions: [Int], cache: KeyValueCache?, probe: ActivationProbe?
     ) -> Variable {
         let steering = InterventionProbe(interventions: interventions, positions: positions, inner: probe)
-        return base.hiddenStates(fromLayer: firstLayer, residual: residual, positions: positions, cache: cache, probe: steering)
+        return base.hiddenStates(layers: layers, residual: residual, positions: positions, cache: cache, probe: steering)
     }
 }
 

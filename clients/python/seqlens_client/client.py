@@ -293,12 +293,19 @@ class SeqLens:
 
     def inspect_activations(self, model: str, input: str, sites: Union[Sequence[str], str], *,
                             positions: Optional[Sequence[int]] = None, add_special_tokens: bool = True,
+                            save_path: Optional[str] = None, overwrite: bool = False,
                             timeout: Optional[float] = None) -> Activations:
-        """TransformerLens's run_with_cache for `sites` (names or globs such as "blocks.*.resid_post")."""
+        """TransformerLens's run_with_cache for `sites` (names or globs such as "blocks.*.resid_post").
+
+        With `save_path` the daemon writes the tensors to that safetensors file and they are read
+        back from it: much faster than JSON for large caches (the daemon runs on this machine)."""
         params: Dict[str, Any] = {"model": model, "input": input, "sites": [sites] if isinstance(sites, str) else list(sites),
                                   "addSpecialTokens": add_special_tokens}
         if positions is not None:
             params["positions"] = list(positions)
+        if save_path is not None:
+            params["savePath"] = os.path.abspath(save_path)
+            params["overwrite"] = overwrite
         return Activations.from_json(self.request("inspect/activations", params, timeout=timeout))
 
     def logit_lens(self, model: str, input: str, sites: Union[Sequence[str], str, None] = None, *, top_k: int = 5,

@@ -4,6 +4,7 @@ otherwise); the logit lens, patching grids and head sweeps render as HTML tables
 
 import base64
 import html
+import json
 import sys
 from array import array
 from dataclasses import dataclass, field
@@ -22,6 +23,32 @@ def tensor(value: Mapping[str, Any], use_numpy: Optional[bool] = None) -> Any:
     if (numpy is not None) if use_numpy is None else use_numpy:
         return numpy.frombuffer(base64.b64decode(value["data"]), dtype="<f4").reshape(value["shape"])
     return PackedTensor.from_json(value).tolist()
+
+
+def read_safetensors(path: str, use_numpy: Optional[bool] = None) -> Dict[str, Any]:
+    """The F32 tensors of a safetensors file (as inspect/activations writes with savePath): numpy
+    arrays sharing one buffer read from the file, or nested lists without numpy."""
+    with open(path, "rb") as f:
+        data = f.read()
+    length = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + length])
+    start = 8 + length
+    out: Dict[str, Any] = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        if entry["dtype"] != "F32":
+            raise ValueError(f"{name}: dtype {entry['dtype']}, expected F32")
+        begin, end = entry["data_offsets"]
+        if (numpy is not None) if use_numpy is None else use_numpy:
+            out[name] = numpy.frombuffer(data, dtype="<f4", count=(end - begin) // 4, offset=start + begin).reshape(entry["shape"])
+        else:
+            values = array("f")
+            values.frombytes(data[start + begin:start + end])
+            if sys.byteorder == "big":
+                values.byteswap()
+            out[name] = PackedTensor(shape=tuple(entry["shape"]), values=values).tolist()
+    return out
 
 
 def grid(rows: Sequence[Sequence[float]]) -> Any:
@@ -88,6 +115,8 @@ class Activations:
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> "Activations":
+        if "savedTo" in value:  # the tensors are in the file
+            return cls(tokens=_tokens(value["tokens"]), activations=read_safetensors(value["savedTo"]))
         return cls(tokens=_tokens(value["tokens"]),
                    activations={site: tensor(packed) for site, packed in value["activations"].items()})
 

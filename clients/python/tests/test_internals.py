@@ -111,3 +111,19 @@ def test_steering_during_generation(gpt2):
 def test_bad_sites_are_invalid_params(gpt2):
     with pytest.raises(seqlens_client.InvalidParams, match="sites"):
         gpt2.inspect_activations("gpt2", "hi", ["blocks.7.resid_post"])
+
+
+def test_activations_through_a_file_equal_the_reply(gpt2, tmp_path):
+    sites = ["blocks.*.resid_pre", "blocks.1.attn.z"]
+    direct = gpt2.inspect_activations("gpt2", FIXTURE["text"], sites)
+    path = tmp_path / "cache.safetensors"
+    saved = gpt2.inspect_activations("gpt2", FIXTURE["text"], sites, save_path=str(path))
+    assert path.is_file() and sorted(saved) == sorted(direct)
+    for site in direct:
+        assert saved[site].shape == direct[site].shape and (saved[site] == direct[site]).all()
+    with pytest.raises(seqlens_client.InvalidParams, match="savePath"):
+        gpt2.inspect_activations("gpt2", FIXTURE["text"], sites, save_path=str(path))
+    again = gpt2.inspect_activations("gpt2", FIXTURE["text"], "blocks.0.resid_pre", save_path=str(path), overwrite=True)
+    assert list(again) == ["blocks.0.resid_pre"]
+    plain = internals.read_safetensors(str(path), use_numpy=False)
+    assert plain["blocks.0.resid_pre"] == direct["blocks.0.resid_pre"].tolist()
