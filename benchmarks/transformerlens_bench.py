@@ -6,7 +6,9 @@ raw weights, eager attention); SeqLens's daemon loads the same GGUF. Both warm, 
 
   cache   run_with_cache of every residual site (hook_resid_pre/mid/post of all 30 layers, 90
           tensors) of a 128-token input; SeqLens: inspect/activations of blocks.*.resid_pre,
-          blocks.*.resid_mid and blocks.*.resid_post. (Also every hook point, for reference.)
+          blocks.*.resid_mid and blocks.*.resid_post, until the client holds numpy arrays: through
+          a safetensors file (savePath, on /dev/shm) and in the JSON reply (base64). (Also
+          TransformerLens with every hook point, for reference.)
   patch   resid_pre activation patching at every layer x position of a 20-token clean/corrupted
           pair, logit difference at the last position: TransformerLens runs one run_with_hooks per
           cell (600 runs), as its patching tutorials and `transformer_lens.patching` do; SeqLens
@@ -19,6 +21,8 @@ Usage (from the repository root, after `swift build -c release --product seqlens
   HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 .venv-tl/bin/python benchmarks/transformerlens_bench.py [-n 5] [--patch-runs 1]
 """
 import argparse
+import base64
+import json
 import os
 import resource
 import statistics
@@ -27,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformer_lens.model_bridge import TransformerBridge
@@ -53,6 +58,23 @@ def timed(function, n, warm=True):
         result = function()
         times.append(time.perf_counter() - start)
     return times, result
+
+
+def decoded(reply):
+    """The reply's tensors as numpy arrays, as the Python client gives them."""
+    return {site: numpy.frombuffer(base64.b64decode(t["data"]), dtype="<f4").reshape(t["shape"])
+            for site, t in reply["activations"].items()}
+
+
+def read_safetensors(path):
+    """numpy arrays of a safetensors file (as the Python client reads it)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    length = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + length])
+    return {name: numpy.frombuffer(data, dtype="<f4", count=(e["data_offsets"][1] - e["data_offsets"][0]) // 4,
+                                   offset=8 + length + e["data_offsets"][0]).reshape(e["shape"])
+            for name, e in header.items() if name != "__metadata__"}
 
 
 def text_of_tokens(tokenizer, count):
@@ -131,9 +153,17 @@ def main():
     tokens = daemon.call("tokenize", {"model": "m", "texts": [long_text]})["results"][0]["ids"]
     assert tokens == long_ids[0].tolist(), "the daemon tokenizes the input as transformers does"
     sites = ["blocks.*.resid_pre", "blocks.*.resid_mid", "blocks.*.resid_post"]
-    results["seqlens cache"], reply = timed(
-        lambda: daemon.call("inspect/activations", {"model": "m", "input": long_text, "sites": sites}), args.n)
-    assert len(reply["activations"]) == 3 * layers
+    results["seqlens cache (JSON)"], reply = timed(
+        lambda: decoded(daemon.call("inspect/activations", {"model": "m", "input": long_text, "sites": sites})), args.n)
+    assert len(reply) == 3 * layers
+    # The same tensors through a safetensors file (savePath), on tmpfs where there is one.
+    folder = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+    file = os.path.join(folder, f"seqlens-bench-{os.getpid()}.safetensors")
+    results["seqlens cache"], arrays = timed(lambda: read_safetensors(daemon.call(
+        "inspect/activations", {"model": "m", "input": long_text, "sites": sites, "savePath": file, "overwrite": True})["savedTo"]), args.n)
+    os.remove(file)
+    worst_cache = max(float((torch.from_numpy(arrays[name].copy()) - cache[name.replace("resid_", "hook_resid_")][0]).abs().max())
+                      for name in arrays)
     patch_params = {"model": "m", "clean": CLEAN, "corrupted": CORRUPTED, "sites": ["blocks.*.resid_pre"],
                     "metric": {"kind": "logit_diff", "target": target, "contrast": contrast}}
     results["seqlens patch"], patched = timed(lambda: daemon.call("inspect/patch", patch_params), args.n)
@@ -147,8 +177,11 @@ def main():
           f"{20 * layers} patched runs, TransformerLens {args.patch_runs} sweep(s), SeqLens median of {args.n}")
     print("| operation | TransformerLens | SeqLens daemon | speed-up |")
     print("|---|---|---|---|")
-    print(f"| run_with_cache, every residual site (90 tensors) | {med['tl cache (residual)'] * 1000:.0f} ms "
-          f"| {med['seqlens cache'] * 1000:.0f} ms | {med['tl cache (residual)'] / med['seqlens cache']:.2f}x |")
+    print(f"| run_with_cache, every residual site (90 tensors), SeqLens through a safetensors file "
+          f"| {med['tl cache (residual)'] * 1000:.0f} ms | {med['seqlens cache'] * 1000:.0f} ms "
+          f"| {med['tl cache (residual)'] / med['seqlens cache']:.2f}x |")
+    print(f"| the same, SeqLens's tensors in the JSON reply (base64) | {med['tl cache (residual)'] * 1000:.0f} ms "
+          f"| {med['seqlens cache (JSON)'] * 1000:.0f} ms | {med['tl cache (residual)'] / med['seqlens cache (JSON)']:.2f}x |")
     print(f"| (TransformerLens, every hook point) | {med['tl cache (every hook)'] * 1000:.0f} ms | | "
           f"{med['tl cache (every hook)'] / med['seqlens cache']:.2f}x |")
     print(f"| resid_pre patching, every layer x position | {med['tl patch']:.1f} s | {med['seqlens patch']:.2f} s "
@@ -156,7 +189,7 @@ def main():
     for k, v in results.items():
         print(f"  {k}: " + ", ".join(f"{x:.3f}" for x in v) + " s")
     print(f"peak RSS: TransformerLens process {tl_rss:.0f} MiB, SeqLens daemon {ours_rss:.0f} MiB")
-    print(f"agreement: patching grids max |diff| {worst:.2e}")
+    print(f"agreement: patching grids max |diff| {worst:.2e}, cached residuals max |diff| {worst_cache:.2e}")
 
 
 if __name__ == "__main__":

@@ -26,9 +26,10 @@ public enum BLAS {
             product.run(part: 0)
             return
         }
-        // Row blocks when there are enough rows to keep OpenBLAS's kernels efficient, else
-        // column blocks (a few rows times a vocabulary-wide head).
-        product.splitsRows = m >= 32 * threads || m >= n
+        // Column blocks unless there are at least as many rows as columns: each part then packs
+        // only its share of B (usually the weights, the larger operand) instead of all of it.
+        // Measured with 2 threads, 128 × 576 × 1536: 196 GFLOP/s, against 163 with row blocks.
+        product.splitsRows = m >= n
         product.parts = threads
         withUnsafeMutablePointer(to: &product) { pointer in
             seqlens_parallel_run(Int32(threads), { context, part in
