@@ -43,16 +43,7 @@ public struct TerminalGrid: Sendable {
     }
 
     public func render(colorMode: TerminalColorMode, width: Int = 100, maximumLabelWidth: Int = 14) -> String {
-        func clip(_ text: String) -> String {
-            let text = TerminalText.visible(text)
-            guard TerminalText.width(text) > maximumLabelWidth else { return text }
-            var out = ""
-            for character in text {
-                if TerminalText.width(out + String(character)) > maximumLabelWidth - 1 { break }
-                out.append(character)
-            }
-            return out + "…"
-        }
+        func clip(_ text: String) -> String { TerminalText.clipped(TerminalText.visible(text), to: maximumLabelWidth) }
         let headers = columnLabels.map(clip)
         let rows = rowLabels.map(clip)
         let texts = cells.map { $0.map { clip($0.text) } }
@@ -62,17 +53,7 @@ public struct TerminalGrid: Sendable {
                 texts.map { column < $0.count ? TerminalText.width($0[column]) : 0 }.max() ?? 0) + 2
         }
         let leftWidth = labelWidth + 1
-        var blocks: [Range<Int>] = []
-        var start = 0
-        while start < headers.count {
-            var end = start, used = leftWidth
-            while end < headers.count && (end == start || used + columnWidths[end] <= width) {
-                used += columnWidths[end]
-                end += 1
-            }
-            blocks.append(start..<end)
-            start = end
-        }
+        let blocks = TerminalText.columnBlocks(columnWidths, after: leftWidth, width: width)
         func bold(_ text: String) -> String { colorMode == .none ? text : "\u{1B}[1m\(text)\u{1B}[0m" }
         var out = title + "\n"
         for block in blocks {

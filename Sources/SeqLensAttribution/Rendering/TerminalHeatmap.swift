@@ -61,19 +61,7 @@ public struct TerminalHeatmap: Sendable {
                       cellText.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0) + 2
         }
         let leftWidth = indexWidth + 1 + labelWidth + 1
-        // Split the generated-token columns into blocks that fit the terminal.
-        var blocks: [Range<Int>] = []
-        var start = 0
-        while start < headers.count {
-            var end = start
-            var used = leftWidth
-            while end < headers.count && (end == start || used + columnWidths[end] <= width) {
-                used += columnWidths[end]
-                end += 1
-            }
-            blocks.append(start..<end)
-            start = end
-        }
+        var blocks = TerminalText.columnBlocks(columnWidths, after: leftWidth, width: width)
         if blocks.isEmpty { blocks = [0..<0] }
         var out = title.map { "\($0)\n" } ?? ""
         for block in blocks {
@@ -108,15 +96,7 @@ public struct TerminalHeatmap: Sendable {
         return out
     }
 
-    private func clip(_ text: String) -> String {
-        guard TerminalText.width(text) > maximumTokenWidth else { return text }
-        var out = ""
-        for character in text {
-            if TerminalText.width(out + String(character)) > maximumTokenWidth - 1 { break }
-            out.append(character)
-        }
-        return out + "…"
-    }
+    private func clip(_ text: String) -> String { TerminalText.clipped(text, to: maximumTokenWidth) }
 
     private func bold(_ text: String) -> String { colorMode == .none ? text : "\u{1B}[1m\(text)\u{1B}[0m" }
 
@@ -185,6 +165,34 @@ enum TerminalText {
                 || (0xFFE0...0xFFE6).contains(value) || (0x1F300...0x1FAFF).contains(value) || (0x20000...0x3FFFD).contains(value)
             return total + (wide ? 2 : 1)
         }
+    }
+
+    /// `text` cut to at most `columns` columns, ending in "…" when cut.
+    static func clipped(_ text: String, to columns: Int) -> String {
+        guard width(text) > columns else { return text }
+        var out = ""
+        for character in text {
+            if width(out + String(character)) > columns - 1 { break }
+            out.append(character)
+        }
+        return out + "…"
+    }
+
+    /// Consecutive columns in blocks that fit `width` after a left margin (each block at least
+    /// one column): a wide table is printed block under block.
+    static func columnBlocks(_ widths: [Int], after margin: Int, width: Int) -> [Range<Int>] {
+        var blocks: [Range<Int>] = []
+        var start = 0
+        while start < widths.count {
+            var end = start, used = margin
+            while end < widths.count && (end == start || used + widths[end] <= width) {
+                used += widths[end]
+                end += 1
+            }
+            blocks.append(start..<end)
+            start = end
+        }
+        return blocks
     }
 
     static func padLeft(_ text: String, _ columns: Int) -> String {

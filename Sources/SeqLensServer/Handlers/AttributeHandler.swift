@@ -192,15 +192,7 @@ struct AttributeHandler: MethodHandler {
 
     func handle(_ params: Params, context: RequestContext) throws -> RPCValue {
         let model = try params.interventions.apply(to: context.registry.use(params.model))
-        // The destination is checked before the work, and again when written.
-        let destination: OutputFile?
-        do {
-            destination = try params.savePath.map { path throws(AttributionOutputError) in
-                try OutputFile(path, root: context.environment.saveRoot, overwrite: params.overwrite)
-            }
-        } catch {
-            throw RPCError(.invalidParams, "params.savePath: \(error)")
-        }
+        let destination = try context.outputFile(params.savePath, overwrite: params.overwrite)
         try context.checkCancellation()
         let request = params.request
         context.progress?.begin(

@@ -35,14 +35,7 @@ struct InspectActivationsHandler: MethodHandler {
         let ids = try params.input.ids(model)
         let sites = try model.resolveSites(params.sites, field: "sites")
         try model.checkPositions(params.positions, count: ids.count)
-        let destination: OutputFile?
-        do {
-            destination = try params.savePath.map { path throws(AttributionOutputError) in
-                try OutputFile(path, root: context.environment.saveRoot, overwrite: params.overwrite)
-            }
-        } catch {
-            throw RPCError(.invalidParams, "params.savePath: \(error)")
-        }
+        let destination = try context.outputFile(params.savePath, overwrite: params.overwrite)
         try context.checkCancellation()
         let values = try Inspector(model: model).activations(ids: ids, sites: sites, positions: params.positions)
         let tokens = model.tokenList(ids)

@@ -55,6 +55,19 @@ public struct RequestContext: Sendable {
 
     /// - Throws: `CancellationError` once `$/cancelRequest` named this request.
     public func checkCancellation() throws(CancellationError) { try cancellation.check() }
+
+    /// The file a `savePath` names, checked against the save root before any work is done (and
+    /// again when written); nil without one.
+    /// - Throws: -32602 naming `params.savePath`.
+    func outputFile(_ savePath: String?, overwrite: Bool) throws(RPCError) -> OutputFile? {
+        do {
+            return try savePath.map { path throws(AttributionOutputError) in
+                try OutputFile(path, root: environment.saveRoot, overwrite: overwrite)
+            }
+        } catch {
+            throw RPCError(.invalidParams, "params.savePath: \(error)")
+        }
+    }
 }
 
 /// Server-wide state that handlers may read.
