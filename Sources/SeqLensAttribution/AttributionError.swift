@@ -3,6 +3,8 @@ public enum AttributionError: Error, CustomStringConvertible, Equatable {
     case unknownMethod(String)
     case unknownStepFunction(String)
     case invalidArgument(String)
+    /// A method argument (`methodArgs.<path>`) that is unknown, ill-typed or out of range.
+    case invalidMethodArgument(MethodArgumentError)
     case generatedTextMismatch(input: String, generated: String)
     case positionsOutOfRange(start: Int, end: Int, length: Int)
     case missingContrast(String)
@@ -15,10 +17,11 @@ public enum AttributionError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .unknownMethod(let name):
-            "unknown attribution method '\(name)' (known: \(AttributionMethod.allCases.map(\.rawValue).joined(separator: ", ")))"
+            "unknown attribution method '\(name)' (known: \(AttributionMethods.names.joined(separator: ", ")))"
         case .unknownStepFunction(let name):
             "unknown step function '\(name)' (known: \(StepFunction.allCases.map(\.rawValue).joined(separator: ", ")))"
         case .invalidArgument(let detail): detail
+        case .invalidMethodArgument(let error): error.description
         case .generatedTextMismatch(let input, let generated):
             "generated text '\(generated)' does not start with its input '\(input)' (decoder-only models continue the input)"
         case .positionsOutOfRange(let start, let end, let length):
@@ -30,5 +33,13 @@ public enum AttributionError: Error, CustomStringConvertible, Equatable {
         case .unsupported(let detail): detail
         case .inInput(let index, let error): "input \(index): \(error.description)"
         }
+    }
+}
+
+extension AttributionError {
+    /// The error itself, without the input it concerns.
+    public var innermost: AttributionError {
+        if case .inInput(_, let inner) = self { return inner.innermost }
+        return self
     }
 }

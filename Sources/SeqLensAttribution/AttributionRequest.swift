@@ -6,8 +6,8 @@ public struct AttributionRequest: Sendable {
     public var inputs: [String]
     /// Forced continuations (each must start with its input); generated when nil.
     public var generatedTexts: [String]?
-    public var method: AttributionMethod = .saliency
-    public var methodArguments = MethodArguments()
+    /// The method, holding its arguments (`AttributionMethods.make` builds one from a name and JSON).
+    public var method: any AttributionMethod = Saliency()
     /// The attributed function (Inseq's default: probability).
     public var attributedFunction: StepFunction = .probability
     /// Options for the attributed function and the step scores.

@@ -44,23 +44,12 @@ public struct Attributor {
         if let contrast = request.contrastTargets, contrast.count != request.inputs.count {
             throw AttributionError.contrastTargetMismatch("\(contrast.count) contrast targets for \(request.inputs.count) inputs")
         }
-        let args = request.methodArguments
-        if [.integratedGradients, .layerIntegratedGradients, .sequentialIntegratedGradients].contains(request.method) {
-            guard args.steps >= 1 else { throw AttributionError.invalidArgument("n_steps must be at least 1, got \(args.steps)") }
-            if args.integration == .riemannTrapezoid && args.steps < 2 {
-                throw AttributionError.invalidArgument("riemann_trapezoid needs n_steps >= 2")
-            }
-        }
         if let start = request.attrPosStart, start < 1 {
             throw AttributionError.invalidArgument("attrPosStart must be at least 1 (position 0 has no prediction), got \(start)")
         }
         if let start = request.attrPosStart, let end = request.attrPosEnd, end <= start {
             throw AttributionError.invalidArgument("attrPosEnd (\(end)) must be greater than attrPosStart (\(start))")
         }
-        if request.method == .gradientShap && args.samples < 1 {
-            throw AttributionError.invalidArgument("n_samples must be at least 1, got \(args.samples)")
-        }
-        if request.method.isLayerMethod && args.layer != nil { _ = try resolveSite(args.layer) }
         let needsContrast = request.attributedFunction.isContrastive || request.stepScores.contains { $0.isContrastive }
         if needsContrast && request.contrastTargets == nil {
             let name = request.attributedFunction.isContrastive ? request.attributedFunction : request.stepScores.first { $0.isContrastive }!
@@ -75,7 +64,7 @@ public struct Attributor {
     /// Inseq's `info` dictionary, with SeqLens's values.
     private func info(for request: AttributionRequest) -> [String: JSONValue] {
         var info: [String: JSONValue] = [
-            "attribution_method": .string(request.method.rawValue),
+            "attribution_method": .string(request.method.name),
             "attributed_fn": .string(request.attributedFunction.rawValue + "_fn"),
             "model_name": .string(model.info.source),
             "model_class": .string(model.info.architecture),
@@ -157,7 +146,6 @@ public struct Attributor {
             }
         }
         let transformer = model.transformer
-        let embeddings = transformer.embed([Array(ids.prefix(end))])
         // The contrastive context's own forward, only when something reads it.
         let readsContrastContext = request.stepScores.contains { $0.isContrastive }
             || (request.attributedFunction.isContrastive && request.functionOptions.contrastForceInputs)
@@ -182,23 +170,21 @@ public struct Attributor {
         var attributions: AttributionTensor?
         var deltas: [Float]?
         var inputLogits: Tensor?
-        if request.method != .dummy {
-            var engine = GradientEngine(transformer: transformer, function: request.attributedFunction,
-                                        options: request.functionOptions)
-            let site = request.method.isLayerMethod ? try resolveSite(request.methodArguments.layer) : nil
-            let attributedSteps = steps(forcingContrastContext: request.functionOptions.contrastForceInputs)
-            let planned = MethodRunner(engine: engine, method: request.method, arguments: request.methodArguments, site: site)
-                .plannedPasses(steps: attributedSteps)
-            var passes = 0
-            engine.beforePass = {
-                passes += 1
-                try report(.attributing(pass: min(passes, planned), of: planned))
+        let method = request.method
+        if type(of: method).attributes {
+            let passes = PassCounter { pass, total in try report(.attributing(pass: pass, of: total)) }
+            let problem = AttributionProblem(
+                transformer: transformer, sites: model.sites, ids: Array(ids.prefix(end)),
+                steps: steps(forcingContrastContext: request.functionOptions.contrastForceInputs),
+                function: request.attributedFunction, options: request.functionOptions,
+                baselineIds: { [self] in baselineIds(Array(ids.prefix(end)), includeEOS: request.includeEOSBaseline) },
+                passes: passes)
+            try method.validate(for: problem)
+            passes.planned = method.plannedPasses(for: problem)
+            let output = try method.attribute(problem)
+            if let values = output.attributions {
+                attributions = Self.inseqLayout(values, start: start, end: end)
             }
-            let runner = MethodRunner(engine: engine, method: request.method, arguments: request.methodArguments, site: site)
-            let baseline = request.method.usesBaselines
-                ? transformer.embed([baselineIds(Array(ids.prefix(end)), includeEOS: request.includeEOSBaseline)]) : nil
-            let output = try runner.run(input: embeddings, baseline: baseline, steps: attributedSteps)
-            attributions = Self.inseqLayout(output.attributions, start: start, end: end)
             deltas = output.deltas
             inputLogits = output.inputLogits
         }
@@ -214,7 +200,7 @@ public struct Attributor {
                 logits = inputLogits  // the same rows of the same forward
             } else {
                 let engine = GradientEngine(transformer: transformer, function: .probability, options: request.functionOptions)
-                logits = engine.stepLogits(.embeddings(embeddings), steps: scoreSteps)
+                logits = engine.stepLogits(.embeddings(transformer.embed([Array(ids.prefix(end))])), steps: scoreSteps)
             }
             for function in request.stepScores {
                 stepScores[function.rawValue] = try GradientEngine.values(
@@ -226,7 +212,7 @@ public struct Attributor {
             source: source, target: tokens, sourceAttributions: nil, targetAttributions: attributions,
             stepScores: stepScores.mapValues { AttributionTensor(shape: [$0.count], values: $0) },
             sequenceScores: [:], attrPosStart: start, attrPosEnd: end,
-            kind: request.method == .dummy ? .plain : .granular)
+            kind: type(of: method).attributes ? type(of: method).outputKind.sequenceKind : .plain)
         return (sequence, plainTokens)
     }
 
@@ -287,9 +273,10 @@ public struct Attributor {
         return rows.map { Array(logits.scalars[($0 * v)..<(($0 + 1) * v)]) }
     }
 
-    /// (K, T, W) -> (end, K, W) with NaN at t ≥ position of step k.
+    /// (K, T, W...) -> (end, K, W...) with NaN at t ≥ position of step k.
     static func inseqLayout(_ attributions: Tensor, start: Int, end: Int) -> AttributionTensor {
-        let k = attributions.shape[0], t = attributions.shape[1], w = attributions.shape[2]
+        let k = attributions.shape[0], t = attributions.shape[1], trailing = Array(attributions.shape.dropFirst(2))
+        let w = trailing.reduce(1, *)
         var out = [Float](repeating: .nan, count: end * k * w)
         for s in 0..<k {
             let visible = start + s
@@ -297,17 +284,7 @@ public struct Attributor {
                 for j in 0..<w { out[(position * k + s) * w + j] = attributions.scalars[(s * t + position) * w + j] }
             }
         }
-        return AttributionTensor(shape: [end, k, w], values: out)
-    }
-
-    /// The site of a layer method: a site name or a transformers module path (`transformer.h.3.mlp`,
-    /// `model.layers.3`); the token embeddings when nil. Attention patterns are not differentiable sites.
-    func resolveSite(_ layer: String?) throws -> Site {
-        guard let layer else { return Site(.embed) }
-        guard let site = try? model.sites.resolveOne(layer), !site.kind.isPattern else {
-            throw AttributionError.unknownSite(layer)
-        }
-        return site
+        return AttributionTensor(shape: [end, k] + trailing, values: out)
     }
 }
 

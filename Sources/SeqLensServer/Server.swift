@@ -307,6 +307,7 @@ public final class Server: Sendable {
                 "methods": methodNames.json,
                 "notifications": ["client": ServerInfo.clientNotifications.json, "server": ServerInfo.serverNotifications.json],
                 "attributionMethods": ServerInfo.attributionMethods.json,
+                "attributionMethodDetails": ServerInfo.attributionMethodDetails,
                 "stepFunctions": ServerInfo.stepFunctions.json,
                 "architectures": ServerInfo.architectures.json,
                 "checkpointFormats": ServerInfo.checkpointFormats.json,

@@ -31,7 +31,20 @@ public enum ServerInfo {
     public static var architectures: [String] { LanguageModel.supportedArchitectures }
     public static var checkpointFormats: [String] { LanguageModel.supportedFormats }
     /// Inseq's names of the attribution methods and step functions the engine knows.
-    public static var attributionMethods: [String] { AttributionMethod.allCases.map(\.rawValue) }
+    public static var attributionMethods: [String] { AttributionMethods.names }
+
+    /// Each method with what a client needs to offer it: its arguments, whether it differentiates,
+    /// its output kind.
+    public static var attributionMethodDetails: RPCValue {
+        .array(AttributionMethods.all.map { method in
+            .object([
+                "name": .string(method.name), "summary": .string(method.summary),
+                "needsGradients": .bool(method.needsGradients), "outputKind": .string(method.outputKind.rawValue),
+                "usesBaselines": .bool(method.usesBaselines),
+                "arguments": .array(AttributionMethods.argumentNames(of: method).map { .string($0) }),
+            ])
+        })
+    }
     public static var stepFunctions: [String] { StepFunction.allCases.map(\.rawValue) }
     /// Notifications the server accepts from the client.
     public static let clientNotifications = ["initialized", "exit", "$/cancelRequest"]

@@ -152,14 +152,15 @@ do {
     case "attribute":
         // attribute MODEL METHOD PROMPT NEW_TOKENS [N_STEPS]: generation included, as in Inseq.
         let model = try loadModel(arguments[1])
-        let method = AttributionMethod(rawValue: arguments[2])!
+        var methodArguments: [String: JSONValue] = [:]
+        if arguments.count > 5 { methodArguments["nSteps"] = .int(Int(arguments[5])!) }
+        let method = try AttributionMethods.make(arguments[2], arguments: .object(methodArguments))
         let newTokens = Int(arguments[4])!
         var request = AttributionRequest(inputs: [arguments[3]])
         request.method = method
         request.generation.maxNewTokens = newTokens
         request.generation.stopAtEOS = false
         request.stepScores = [.probability]
-        if arguments.count > 5 { request.methodArguments.steps = Int(arguments[5])! }
         // SEQLENS_BENCH_PROFILE_LOOPS=N repeats the call first (for a profiler); the figure is one call.
         for _ in 0..<(Int(ProcessInfo.processInfo.environment["SEQLENS_BENCH_PROFILE_LOOPS"] ?? "0") ?? 0) {
             _ = try Attributor(model: model).attribute(request)
@@ -175,7 +176,7 @@ do {
         }
         let seconds = times.sorted()[times.count / 2]
         let sequence = result.sequenceAttributions[0]
-        emit(["bench": "attribute", "method": method.rawValue, "prompt_tokens": sequence.attrPosStart,
+        emit(["bench": "attribute", "method": method.name, "prompt_tokens": sequence.attrPosStart,
               "steps": sequence.attrPosEnd - sequence.attrPosStart, "seconds": seconds,
               "peak_rss_bytes": peakRSSBytes()])
     default:

@@ -11,21 +11,25 @@ struct AttributeCommand: ParsableCommand {
         abstract: "Attribute generated tokens to the tokens before them (Inseq's model.attribute).",
         discussion: """
             Example: seqlens attribute --model default "The capital of France is" --max-new-tokens 5
-            Methods: \(AttributionMethod.allCases.map(\.rawValue).joined(separator: ", ")).
+            Methods: \(AttributionMethods.names.joined(separator: ", ")); each method's arguments go in
+            --method-args as JSON (e.g. '{"nSteps": 10}'), and `seqlens attribute --list-methods` lists them.
             Step functions: \(StepFunction.allCases.map(\.rawValue).joined(separator: ", ")).
             """)
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Argument(help: "Input texts (prompts).") var inputs: [String]
+    @Argument(help: "Input texts (prompts).") var inputs: [String] = []
     @Option(name: .customLong("generated-text"), help: "Forced continuation (prompt + text), one per input.")
     var generatedTexts: [String] = []
     @Option(help: "Attribution method.") var method: String = "saliency"
-    @Option(help: "Integration steps of integrated gradients.") var nSteps = 50
-    @Option(help: "Integration rule: gausslegendre, riemann_left, riemann_right, riemann_middle, riemann_trapezoid.")
-    var integration = "gausslegendre"
-    @Option(help: "Samples of gradient_shap.") var nSamples = 5
-    @Option(help: "Activation site of layer methods, e.g. blocks.3.mlp.out or model.layers.3.mlp.") var layer: String?
+    @Option(help: "The method's arguments as a JSON object, with Inseq's names in camelCase, e.g. '{\"nSteps\": 10}'.")
+    var methodArgs: String?
+    @Option(help: "Shorthand for methodArgs.nSteps (integration steps).") var nSteps: Int?
+    @Option(help: "Shorthand for methodArgs.integration: gausslegendre, riemann_left, riemann_right, riemann_middle, riemann_trapezoid.")
+    var integration: String?
+    @Option(help: "Shorthand for methodArgs.nSamples.") var nSamples: Int?
+    @Option(help: "Shorthand for methodArgs.layer: the activation site of layer methods, e.g. blocks.3.mlp.out.") var layer: String?
+    @Flag(help: "List the attribution methods with their arguments, and exit.") var listMethods = false
     @Option(help: "Attributed function.") var attributedFn = "probability"
     @Option(parsing: .upToNextOption, help: "Step scores to compute, e.g. probability entropy.")
     var stepScores: [String] = ["probability"]
@@ -41,21 +45,37 @@ struct AttributeCommand: ParsableCommand {
     @Flag(help: "Print the aggregated result as JSON instead of a heatmap.") var json = false
     @Option(help: "Terminal colours: truecolor, ansi256 or none.") var color: String?
 
+    /// --method-args with the shorthand options added (each given option wins).
+    func methodArguments() throws -> JSONValue {
+        var members: [String: JSONValue] = [:]
+        if let methodArgs {
+            guard case .object(let given) = try JSONValue(parsing: methodArgs) else {
+                throw AttributionError.invalidArgument("--method-args: expected a JSON object, e.g. '{\"nSteps\": 10}'")
+            }
+            members = given
+        }
+        if let nSteps { members["nSteps"] = .int(nSteps) }
+        if let integration { members["integration"] = .string(integration) }
+        if let nSamples { members["nSamples"] = .int(nSamples) }
+        if let layer { members["layer"] = .string(layer) }
+        return .object(members)
+    }
+
     func run() throws {
         try running {
+            if listMethods {
+                for method in AttributionMethods.all {
+                    let arguments = AttributionMethods.argumentNames(of: method)
+                    print("\(method.name): \(method.summary)")
+                    print("    arguments: \(arguments.isEmpty ? "none" : arguments.joined(separator: ", "))")
+                }
+                return
+            }
             let model = try modelOptions.load()
             var request = AttributionRequest(inputs: inputs)
-            guard let method = AttributionMethod(rawValue: method) else { throw AttributionError.unknownMethod(self.method) }
             guard let function = StepFunction(rawValue: attributedFn) else { throw AttributionError.unknownStepFunction(attributedFn) }
-            guard let rule = IntegrationRule(rawValue: integration) else {
-                throw AttributionError.invalidArgument("unknown integration rule '\(integration)'")
-            }
-            request.method = method
+            request.method = try AttributionMethods.make(method, arguments: methodArguments())
             request.attributedFunction = function
-            request.methodArguments.steps = nSteps
-            request.methodArguments.integration = rule
-            request.methodArguments.samples = nSamples
-            request.methodArguments.layer = layer
             request.stepScores = try stepScores.map { name in
                 guard let score = StepFunction(rawValue: name) else { throw AttributionError.unknownStepFunction(name) }
                 return score

@@ -58,11 +58,13 @@ struct InseqFixtureTests {
         var request = AttributionRequest(inputs: [input])
         if let generated = kwargs["generated_texts"] as? String { request.generatedTexts = [generated] }
         let methodName = try #require(item["method"] as? String)
-        request.method = try #require(AttributionMethod(rawValue: methodName))
-        if let steps = kwargs["n_steps"] as? Int { request.methodArguments.steps = steps }
-        if let delta = kwargs["return_convergence_delta"] as? Bool { request.methodArguments.returnConvergenceDelta = delta }
-        if let rule = load["captum_method"] as? String { request.methodArguments.integration = try #require(IntegrationRule(rawValue: rule)) }
-        if let layer = load["target_layer"] as? String { request.methodArguments.layer = layer }
+        // Inseq's load and attribute arguments, as the protocol names them.
+        var arguments: [String: JSONValue] = [:]
+        if let steps = kwargs["n_steps"] as? Int { arguments["nSteps"] = .int(steps) }
+        if let delta = kwargs["return_convergence_delta"] as? Bool { arguments["returnConvergenceDelta"] = .bool(delta) }
+        if let rule = load["captum_method"] as? String { arguments["integration"] = .string(rule) }
+        if let layer = load["target_layer"] as? String { arguments["layer"] = .string(layer) }
+        request.method = try AttributionMethods.make(methodName, arguments: .object(arguments))
         if let name = kwargs["attributed_fn"] as? String { request.attributedFunction = try #require(StepFunction(rawValue: name)) }
         request.stepScores = try (kwargs["step_scores"] as? [String] ?? []).map { try #require(StepFunction(rawValue: $0)) }
         if let contrast = kwargs["contrast_targets"] as? String { request.contrastTargets = [contrast] }
@@ -70,8 +72,10 @@ struct InseqFixtureTests {
         if let end = kwargs["attr_pos_end"] as? Int { request.attrPosEnd = end }
         if let topP = kwargs["top_p"] as? Double { request.functionOptions.topP = Float(topP) }
         if let draws = (item["random_draws"] as? [String: Any])?["np_uniform"] as? [[Double]] {
-            request.methodArguments.shapAlphas = draws.map { $0.map(Float.init) }
-            request.methodArguments.samples = draws[0].count
+            var shap = try #require(request.method as? GradientShap)
+            shap.alphas = draws.map { $0.map(Float.init) }
+            shap.samples = draws[0].count
+            request.method = shap
         }
         return request
     }

@@ -15,7 +15,7 @@ struct MethodPropertyTests {
     // so steep that integrated gradients converge only slowly (PyTorch in float64 agrees).
     init() throws { model = try InseqFixtureTests.model("tiny-gpt2") }
 
-    func run(_ method: AttributionMethod, configure: (inout AttributionRequest) -> Void = { _ in }) throws -> FeatureAttributionOutput {
+    func run(_ method: any AttributionMethod, configure: (inout AttributionRequest) -> Void = { _ in }) throws -> FeatureAttributionOutput {
         var request = AttributionRequest(inputs: [input])
         request.generatedTexts = [generated]
         request.method = method
@@ -28,11 +28,7 @@ struct MethodPropertyTests {
         // Σ attributions − (f(input) − f(baseline)) is the quadrature error: it vanishes as the
         // Gauss–Legendre rule gets finer. A wrong gradient or baseline leaves a gap that does not.
         func deltas(_ steps: Int) throws -> [Float] {
-            let result = try run(.layerIntegratedGradients) {
-                $0.methodArguments.layer = site
-                $0.methodArguments.steps = steps
-                $0.methodArguments.returnConvergenceDelta = true
-            }
+            let result = try run(LayerIntegratedGradients(layer: site, steps: steps, returnConvergenceDelta: true))
             return try #require(result.sequenceAttributions[0].stepScores["deltas"]).values
         }
         let coarse = try deltas(4), fine = try deltas(128)
@@ -41,8 +37,8 @@ struct MethodPropertyTests {
     }
 
     @Test func integratedGradientsOnEmbeddingsEqualsLayerIntegratedGradientsAtEmbed() throws {
-        let plain = try run(.integratedGradients) { $0.methodArguments.steps = 10 }
-        let layer = try run(.layerIntegratedGradients) { $0.methodArguments.steps = 10; $0.methodArguments.layer = "embed" }
+        let plain = try run(IntegratedGradients(steps: 10))
+        let layer = try run(LayerIntegratedGradients(layer: "embed", steps: 10))
         let a = try #require(plain.sequenceAttributions[0].targetAttributions), b = try #require(layer.sequenceAttributions[0].targetAttributions)
         let worst = zip(a.values, b.values).filter { !$0.0.isNaN }.map { abs($0 - $1) }.max() ?? 0
         #expect(worst < 1e-6)
@@ -51,8 +47,7 @@ struct MethodPropertyTests {
     @Test func batchingDoesNotChangeResults() throws {
         var request = AttributionRequest(inputs: [input, "Free software is"])
         request.generatedTexts = [generated, "Free software is the code"]
-        request.method = .integratedGradients
-        request.methodArguments.steps = 8
+        request.method = IntegratedGradients(steps: 8)
         let together = try Attributor(model: model).attribute(request)
         request.inputs = ["Free software is"]
         request.generatedTexts = ["Free software is the code"]
@@ -60,7 +55,7 @@ struct MethodPropertyTests {
         #expect(together.sequenceAttributions[1].targetAttributions?.values.map { $0.isNaN ? 0 : $0 }
                 == alone.sequenceAttributions[0].targetAttributions?.values.map { $0.isNaN ? 0 : $0 })
         // A small internal batch gives the same numbers as one pass.
-        request.methodArguments.internalBatchSize = 3
+        request.method = IntegratedGradients(steps: 8, internalBatchSize: 3)
         let chunked = try Attributor(model: model).attribute(request)
         let worst = zip(chunked.sequenceAttributions[0].targetAttributions!.values, alone.sequenceAttributions[0].targetAttributions!.values)
             .filter { !$0.0.isNaN }.map { abs($0 - $1) }.max() ?? 0
@@ -68,9 +63,9 @@ struct MethodPropertyTests {
     }
 
     @Test func gradientShapWithSeedIsReproducibleAndNoisy() throws {
-        let a = try run(.gradientShap) { $0.methodArguments.seed = 7; $0.methodArguments.standardDeviation = 0.1 }
-        let b = try run(.gradientShap) { $0.methodArguments.seed = 7; $0.methodArguments.standardDeviation = 0.1 }
-        let c = try run(.gradientShap) { $0.methodArguments.seed = 8; $0.methodArguments.standardDeviation = 0.1 }
+        let a = try run(GradientShap(standardDeviation: 0.1, seed: 7))
+        let b = try run(GradientShap(standardDeviation: 0.1, seed: 7))
+        let c = try run(GradientShap(standardDeviation: 0.1, seed: 8))
         let av = a.sequenceAttributions[0].targetAttributions!.values.map { $0.isNaN ? 0 : $0 }
         #expect(av == b.sequenceAttributions[0].targetAttributions!.values.map { $0.isNaN ? 0 : $0 })
         #expect(av != c.sequenceAttributions[0].targetAttributions!.values.map { $0.isNaN ? 0 : $0 })
@@ -78,22 +73,22 @@ struct MethodPropertyTests {
 
     @Test func badRequestsAreClearErrors() throws {
         #expect(throws: AttributionError.generatedTextMismatch(input: input, generated: "Another text")) {
-            try run(.saliency) { $0.generatedTexts = ["Another text"] }
+            try run(Saliency()) { $0.generatedTexts = ["Another text"] }
         }
         #expect(throws: AttributionError.positionsOutOfRange(start: 3, end: 40, length: 11)) {
-            try run(.saliency) { $0.attrPosStart = 3; $0.attrPosEnd = 40 }
+            try run(Saliency()) { $0.attrPosStart = 3; $0.attrPosEnd = 40 }
         }
-        #expect(throws: AttributionError.invalidArgument("n_steps must be at least 1, got 0")) {
-            try run(.integratedGradients) { $0.methodArguments.steps = 0 }
+        #expect(throws: AttributionError.invalidMethodArgument(MethodArgumentError("nSteps", "expected an integer in 1...10000, got 0"))) {
+            try run(IntegratedGradients(steps: 0))
         }
         #expect(throws: AttributionError.missingContrast("contrast_prob_diff")) {
-            try run(.saliency) { $0.attributedFunction = .contrastProbDiff }
+            try run(Saliency()) { $0.attributedFunction = .contrastProbDiff }
         }
         #expect(throws: AttributionError.contrastTargetMismatch("2 contrast targets for 1 inputs")) {
-            try run(.saliency) { $0.attributedFunction = .contrastProbDiff; $0.contrastTargets = ["a", "b"] }
+            try run(Saliency()) { $0.attributedFunction = .contrastProbDiff; $0.contrastTargets = ["a", "b"] }
         }
         #expect(throws: AttributionError.unknownSite("blocks.9.mlp.out")) {
-            try run(.layerGradientXActivation) { $0.methodArguments.layer = "blocks.9.mlp.out" }
+            try run(LayerGradientXActivation(layer: "blocks.9.mlp.out"))
         }
     }
 }

@@ -113,7 +113,7 @@ struct MonteCarloDropoutTests {
         #expect(try StepFunction.mcDropoutProbAvg.evaluate(single, options: StepFunctionOptions(), withGradient: false).value.isNaN)
     }
 
-    static func request(_ method: AttributionMethod, function: StepFunction, seed: UInt64 = 5) -> AttributionRequest {
+    static func request(_ method: any AttributionMethod, function: StepFunction, seed: UInt64 = 5) -> AttributionRequest {
         var request = AttributionRequest(inputs: [fixture["prompt"] as! String])
         request.generatedTexts = [fixture["text"] as! String]
         request.method = method
@@ -150,7 +150,7 @@ struct MonteCarloDropoutTests {
     @Test("As a step score: the eval probability against the samples, reproducible by seed")
     func stepScore() throws {
         let (model, ids, start) = try Self.setup()
-        let output = try Attributor(model: model).attribute(Self.request(.dummy, function: .probability))
+        let output = try Attributor(model: model).attribute(Self.request(DummyMethod(), function: .probability))
         let sequence = output.sequenceAttributions[0]
         let scores = try #require(sequence.stepScores["mc_dropout_prob_avg"]).values
         let probabilities = try #require(sequence.stepScores["probability"]).values
@@ -166,9 +166,9 @@ struct MonteCarloDropoutTests {
             let expected = (probabilities[s] - mean) / std
             #expect(abs(scores[s] - expected) <= 1e-3 * max(1, abs(expected)), "step \(s): \(scores[s]) vs \(expected)")
         }
-        let again = try Attributor(model: model).attribute(Self.request(.dummy, function: .probability))
+        let again = try Attributor(model: model).attribute(Self.request(DummyMethod(), function: .probability))
         #expect(again.sequenceAttributions[0].stepScores == sequence.stepScores)
-        let other = try Attributor(model: model).attribute(Self.request(.dummy, function: .probability, seed: 6))
+        let other = try Attributor(model: model).attribute(Self.request(DummyMethod(), function: .probability, seed: 6))
         #expect(other.sequenceAttributions[0].stepScores["mc_dropout_prob_avg"] != sequence.stepScores["mc_dropout_prob_avg"])
     }
 
@@ -176,8 +176,8 @@ struct MonteCarloDropoutTests {
     func attributedFunction() throws {
         let (model, ids, start) = try Self.setup()
         let attributor = Attributor(model: model)
-        let mcd = try attributor.attribute(Self.request(.inputXGradient, function: .mcDropoutProbAvg)).sequenceAttributions[0]
-        let probability = try attributor.attribute(Self.request(.inputXGradient, function: .probability)).sequenceAttributions[0]
+        let mcd = try attributor.attribute(Self.request(InputXGradient(), function: .mcDropoutProbAvg)).sequenceAttributions[0]
+        let probability = try attributor.attribute(Self.request(InputXGradient(), function: .probability)).sequenceAttributions[0]
         let noisy = try Self.noisySamples(model, ids: ids, start: start, seed: 5, passes: 7)
         let a = try #require(mcd.targetAttributions), b = try #require(probability.targetAttributions)
         var compared = 0
@@ -201,7 +201,7 @@ struct MonteCarloDropoutTests {
         let model = try InseqFixtureTests.model("tiny-llama")
         var request = AttributionRequest(inputs: ["Hello"])
         request.generatedTexts = ["Hello world"]
-        request.method = .dummy
+        request.method = DummyMethod()
         request.stepScores = [.mcDropoutProbAvg]
         #expect {
             _ = try Attributor(model: model).attribute(request)

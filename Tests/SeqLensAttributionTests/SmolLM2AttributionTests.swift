@@ -25,7 +25,10 @@ struct SmolLM2AttributionTests {
         let index = try Fixtures.json("smollm2-attribution/index.json")
         let item = try #require((index["cases"] as? [[String: Any]])?.first { ($0["id"] as? String) == caseID })
         var request = try InseqFixtureTests.request(from: item)
-        if item["method"] as? String == "integrated_gradients" { request.methodArguments.internalBatchSize = 10 }
+        if var integrated = request.method as? IntegratedGradients {
+            integrated.internalBatchSize = 10
+            request.method = integrated
+        }
         let sequence = try #require(try Attributor(model: model).attribute(request).sequenceAttributions.first)
         let targetIds = try #require(item["target_ids"] as? [Int])
         #expect(zip(sequence.target.map(\.id), targetIds).allSatisfy { $0 == $1 || $0 == -1 })

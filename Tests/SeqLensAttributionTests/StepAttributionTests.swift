@@ -88,7 +88,7 @@ struct StepAttributionTests {
 
     static func tinyGPT2Request(_ inputs: [String]) -> AttributionRequest {
         var request = AttributionRequest(inputs: inputs)
-        request.method = .saliency
+        request.method = Saliency()
         request.stepScores = [.probability]
         request.generation.maxNewTokens = 4
         request.outputStepAttributions = true

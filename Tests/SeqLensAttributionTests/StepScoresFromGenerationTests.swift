@@ -20,7 +20,7 @@ struct StepScoresFromGenerationTests {
 
     static func compare(_ model: LanguageModel, prompt: String, newTokens: Int = 12) throws {
         var request = AttributionRequest(inputs: [prompt])
-        request.method = .dummy
+        request.method = DummyMethod()
         request.generation.maxNewTokens = newTokens
         request.generation.stopAtEOS = false
         request.stepScores = [.probability, .entropy, .logit]

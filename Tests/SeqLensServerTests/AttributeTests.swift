@@ -22,16 +22,14 @@ import Testing
 
         var integrated = AttributionRequest(inputs: ["Hello world"])
         integrated.generatedTexts = ["Hello world, and more"]
-        integrated.method = .integratedGradients
-        integrated.methodArguments.steps = 8
-        integrated.methodArguments.integration = .riemannMiddle
+        integrated.method = IntegratedGradients(steps: 8, integration: .riemannMiddle)
         integrated.stepScores = [.probability, .entropy]
 
         var contrastive = AttributionRequest(inputs: ["Hello world"])
         contrastive.generatedTexts = ["Hello world and more"]
         contrastive.contrastTargets = ["Hello world or less"]
         contrastive.contrastAlignments = [[AlignmentPair(target: 9, contrast: 9)]]
-        contrastive.method = .inputXGradient
+        contrastive.method = InputXGradient()
         contrastive.attributedFunction = .contrastProbDiff
         contrastive.functionOptions.logProbability = true
         contrastive.stepScores = [.contrastProbDiff, .probability]

@@ -28,7 +28,7 @@ import Testing
             #expect(methods.contains(method), "missing \(method)")
         }
         // The engine's own lists.
-        #expect(capabilities?["attributionMethods"] == AttributionMethod.allCases.map(\.rawValue).json)
+        #expect(capabilities?["attributionMethods"] == AttributionMethods.names.json)
         #expect(capabilities?["attributionMethods"]?.arrayValue?.contains("integrated_gradients") == true)
         #expect(capabilities?["stepFunctions"] == StepFunction.allCases.map(\.rawValue).json)
         #expect(capabilities?["stepFunctions"]?.arrayValue?.contains("contrast_prob_diff") == true)

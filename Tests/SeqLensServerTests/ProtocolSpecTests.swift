@@ -35,13 +35,25 @@ import Testing
         let schemas = spec.document["components"]?["schemas"]
         #expect(schemas?["AttributionMethod"]?["enum"] == ServerInfo.attributionMethods.json)
         #expect(schemas?["StepFunction"]?["enum"] == ServerInfo.stepFunctions.json)
-        let attribute = spec.methods["attribute"]?["params"]?.arrayValue ?? []
-        let integration = attribute.first { $0["name"] == "methodArgs" }?["schema"]?["properties"]?["integration"]?["enum"]
+        let integration = schemas?["MethodArgs.integrated_gradients"]?["properties"]?["integration"]?["enum"]
         #expect(integration == IntegrationRule.allCases.map(\.rawValue).json)
         for handler in builtInHandlers {
             let params = spec.methods[handler.method]?["params"]?.arrayValue ?? []
             let documented = Set(params.compactMap { $0["name"]?.stringValue }).subtracting(["workDoneToken"])
             #expect(documented == handler.fields, "\(handler.method): the spec's params against the fields the handler accepts")
+        }
+    }
+
+    /// Each registered method has a MethodArgs.<name> schema listing exactly the arguments its type
+    /// decodes, and no schema names a method that is not registered.
+    @Test func theSpecDocumentsEveryMethodsArguments() throws {
+        let schemas = try #require(spec.document["components"]?["schemas"]?.objectValue)
+        let documented = Set(schemas.keys.filter { $0.hasPrefix("MethodArgs.") }.map { String($0.dropFirst("MethodArgs.".count)) })
+        #expect(documented == Set(AttributionMethods.names))
+        for method in AttributionMethods.all {
+            let properties = schemas["MethodArgs.\(method.name)"]?["properties"]?.objectValue ?? [:]
+            #expect(Set(properties.keys) == Set(AttributionMethods.argumentNames(of: method)), "\(method.name)")
+            #expect(schemas["MethodArgs.\(method.name)"]?["additionalProperties"] == .bool(false))
         }
     }
 

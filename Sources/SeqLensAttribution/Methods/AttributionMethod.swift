@@ -1,59 +1,80 @@
-/// Feature attribution methods, with Inseq's names.
-public enum AttributionMethod: String, CaseIterable, Sendable {
-    case saliency
-    case inputXGradient = "input_x_gradient"
-    case integratedGradients = "integrated_gradients"
-    case gradientShap = "gradient_shap"
-    case deeplift
-    case layerIntegratedGradients = "layer_integrated_gradients"
-    case layerGradientXActivation = "layer_gradient_x_activation"
-    case layerDeeplift = "layer_deeplift"
-    case sequentialIntegratedGradients = "sequential_integrated_gradients"
-    /// Step scores only, no attributions.
-    case dummy
+import SeqLensTensor
 
-    /// Whether the method compares the input with a baseline.
-    public var usesBaselines: Bool {
-        switch self {
-        case .integratedGradients, .gradientShap, .deeplift, .layerIntegratedGradients, .layerDeeplift,
-             .sequentialIntegratedGradients:
-            return true
-        default:
-            return false
-        }
-    }
+/// A feature attribution method, as a value holding its arguments.
+///
+/// A method is one type: `Decodable` from its arguments (Inseq's and Captum's names, camelCase,
+/// with their defaults; `MethodArgumentDecoder` refuses unknown fields), and one registration in
+/// `AttributionMethods.all`. The server, the command line, `initialize` and the spec's checks read
+/// the registry, so nothing else names the method.
+public protocol AttributionMethod: Sendable, Decodable {
+    /// Inseq's name: `integrated_gradients`, `occlusion`.
+    static var name: String { get }
+    /// One line for listings and `--help`.
+    static var summary: String { get }
+    /// Whether the method differentiates the model (gradient methods) or only runs it forward.
+    static var needsGradients: Bool { get }
+    /// The trailing shape of each (position, step) attribution.
+    static var outputKind: AttributionOutputKind { get }
+    /// Whether it reads `AttributionProblem.baseline` (the UNK embeddings).
+    static var usesBaselines: Bool { get }
+    /// Whether it produces attributions at all (`dummy` computes step scores only).
+    static var attributes: Bool { get }
 
-    /// Whether attributions are taken at an activation site rather than the token embeddings.
-    public var isLayerMethod: Bool {
-        self == .layerIntegratedGradients || self == .layerGradientXActivation || self == .layerDeeplift
+    /// Checks that need the model (a site that exists, a window that fits), before any work.
+    func validate(for problem: AttributionProblem) throws
+
+    /// How many passes `attribute` makes, for progress.
+    func plannedPasses(for problem: AttributionProblem) -> Int
+
+    /// Attributes every step of the problem at once.
+    func attribute(_ problem: AttributionProblem) throws -> MethodResult
+}
+
+extension AttributionMethod {
+    public static var usesBaselines: Bool { false }
+    public static var attributes: Bool { true }
+    public func validate(for problem: AttributionProblem) throws {}
+    public func plannedPasses(for problem: AttributionProblem) -> Int { 1 }
+    public var name: String { Self.name }
+}
+
+/// What each (position, step) attribution is made of.
+public enum AttributionOutputKind: String, Sendable, CaseIterable {
+    /// One value per hidden unit (gradient methods): Inseq's granular outputs, aggregated by norm.
+    case granular
+    /// One value per token (occlusion, LIME): Inseq's coarse outputs.
+    case perToken = "per_token"
+    /// One value per layer (value zeroing).
+    case perLayer = "per_layer"
+    /// One value per layer and head (attention).
+    case perLayerHead = "per_layer_head"
+}
+
+/// A method's result for one sequence.
+public struct MethodResult {
+    /// (K, T, W...): step k's attribution of position t (only t < position of step k is read);
+    /// the trailing dimensions follow the method's output kind.
+    public var attributions: Tensor?
+    /// Convergence deltas per step, when asked for.
+    public var deltas: [Float]?
+    /// (K, V) the logits of each step on the unmodified input, when a pass computed them (the step
+    /// scores then need no forward of their own).
+    public var inputLogits: Tensor?
+
+    public init(attributions: Tensor?, deltas: [Float]? = nil, inputLogits: Tensor? = nil) {
+        self.attributions = attributions
+        self.deltas = deltas
+        self.inputLogits = inputLogits
     }
 }
 
-/// Method parameters, with Captum's names and defaults.
-public struct MethodArguments: Sendable, Equatable {
-    /// Integration points of (sequential, layer) integrated gradients.
-    public var steps = 50
-    public var integration = IntegrationRule.gaussLegendre
-    /// Most input variants per forward/backward pass; nil lets SeqLens choose by memory.
-    public var internalBatchSize: Int?
-    /// Saliency's `abs`.
-    public var absolute = true
-    /// Multiply gradients by (input − baseline), Captum's `multiply_by_inputs`.
-    public var multiplyByInputs = true
-    /// Gradient SHAP's samples, noise and random seed.
-    public var samples = 5
-    public var standardDeviation: Float = 0
-    public var seed: UInt64 = 42
-    /// Explicit Gradient SHAP draws, to reproduce a reference run exactly: one α per sample,
-    /// either one list for every step or one list per step (Inseq draws anew at each step);
-    /// noise (samples, T, C). Drawn from `seed` when nil.
-    public var shapAlphas: [[Float]]?
-    public var shapNoise: [Float]?
-    /// The activation site of layer methods (`blocks.3.mlp.out`, or a transformers module path
-    /// such as `model.layers.3.mlp`); nil means the token embeddings.
-    public var layer: String?
-    /// Report Σ attributions − (f(input) − f(baseline)) per step (integrated gradients).
-    public var returnConvergenceDelta = false
-
-    public init() {}
+extension AttributionOutputKind {
+    /// The Inseq sequence-output class of this kind, which decides the default aggregation.
+    var sequenceKind: SequenceOutputKind {
+        switch self {
+        case .granular: .granular
+        case .perToken: .coarse
+        case .perLayer, .perLayerHead: .multiDimensional
+        }
+    }
 }

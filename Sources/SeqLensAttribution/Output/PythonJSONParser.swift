@@ -206,3 +206,10 @@ struct PythonJSONParser {
         return .double(number)
     }
 }
+
+extension JSONValue {
+    /// Parses a JSON document (Python's dialect: NaN and Infinity allowed).
+    public init(parsing text: String) throws(AttributionOutputError) {
+        self = try PythonJSONParser.parse(Array(text.utf8))
+    }
+}

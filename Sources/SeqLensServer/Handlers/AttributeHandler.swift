@@ -44,10 +44,7 @@ struct AttributeHandler: MethodHandler {
                 }
                 request.generatedTexts = generated
             }
-            if let method = try params.optionalChoice("method", of: AttributionMethod.self) { request.method = method }
-            if let arguments = try params.optionalObject("methodArgs") {
-                request.methodArguments = try Self.methodArguments(arguments)
-            }
+            request.method = try Self.method(params)
             if let function = try params.optionalChoice("attributedFn", of: StepFunction.self) {
                 request.attributedFunction = function
             }
@@ -92,37 +89,24 @@ struct AttributeHandler: MethodHandler {
             }
         }
 
-        /// Captum's and Inseq's method arguments, camelCase.
-        static func methodArguments(_ reader: ParamsReader) throws(RPCError) -> MethodArguments {
-            try reader.rejectUnknownFields([
-                "nSteps", "integration", "internalBatchSize", "nSamples", "stdevs", "seed", "layer", "multiplyByInputs",
-                "returnConvergenceDelta", "abs",
-            ])
-            var arguments = MethodArguments()
-            if let steps = try reader.optional("nSteps", in: 1...RequestLimits.integrationSteps) { arguments.steps = steps }
-            if let rule = try reader.optionalChoice("integration", of: IntegrationRule.self) {
-                arguments.integration = rule
-            }
-            if arguments.integration == .riemannTrapezoid && arguments.steps < 2 {
+        /// The method, built by the registry from its name and `methodArgs` (Inseq's and Captum's
+        /// argument names, camelCase): each method's own type decides what it accepts.
+        static func method(_ params: ParamsReader) throws(RPCError) -> any AttributionMethod {
+            let name = try params.optional("method", as: String.self) ?? Saliency.name
+            guard AttributionMethods.type(named: name) != nil else {
                 throw RPCError(
                     .invalidParams,
-                    "\(reader.path).nSteps: riemann_trapezoid needs at least 2 steps, got \(arguments.steps)")
+                    "params.method: unknown attribution method '\(name)' (known: \(AttributionMethods.names.joined(separator: ", ")))")
             }
-            arguments.internalBatchSize = try reader.optional("internalBatchSize", in: 1...Int.max)
-            if let samples = try reader.optional("nSamples", in: 1...RequestLimits.samples) { arguments.samples = samples }
-            if let deviation = try reader.optional("stdevs", in: 0.0...1e6) {
-                arguments.standardDeviation = Float(deviation)
+            let arguments = params.members["methodArgs"]
+            if let arguments, arguments != .null, arguments.objectValue == nil {
+                throw RPCError.invalidParams("params.methodArgs", expected: "an object (the method's arguments by name)", got: arguments)
             }
-            if let seed = try reader.optional("seed", in: 0...Int.max) { arguments.seed = UInt64(seed) }
-            arguments.layer = try reader.optional("layer", as: String.self)
-            if let multiply = try reader.optional("multiplyByInputs", as: Bool.self) {
-                arguments.multiplyByInputs = multiply
+            do {
+                return try AttributionMethods.make(name, arguments: arguments?.jsonValue)
+            } catch {
+                throw rpcError(for: error)
             }
-            if let delta = try reader.optional("returnConvergenceDelta", as: Bool.self) {
-                arguments.returnConvergenceDelta = delta
-            }
-            if let absolute = try reader.optional("abs", as: Bool.self) { arguments.absolute = absolute }
-            return arguments
         }
 
         /// The attributed function's options (also used by the step scores).
@@ -196,7 +180,7 @@ struct AttributeHandler: MethodHandler {
         try context.checkCancellation()
         let request = params.request
         context.progress?.begin(
-            title: "attribute", message: "\(request.inputs.count) input(s), \(request.method.rawValue)")
+            title: "attribute", message: "\(request.inputs.count) input(s), \(request.method.name)")
         let output: FeatureAttributionOutput
         do {
             output = try Attributor(model: model).attribute(request) { progress in
@@ -236,7 +220,10 @@ struct AttributeHandler: MethodHandler {
 
     /// The engine's argument errors, with the parameter they concern.
     static func rpcError(for error: AttributionError) -> RPCError {
-        RPCError(.invalidParams, "\(field(of: error)): \(error)")
+        if case .invalidMethodArgument(let argument) = error.innermost {
+            return RPCError(.invalidParams, "\(field(of: error)): \(argument.message)")
+        }
+        return RPCError(.invalidParams, "\(field(of: error)): \(error)")
     }
 
     private static func field(of error: AttributionError) -> String {
@@ -249,6 +236,8 @@ struct AttributeHandler: MethodHandler {
         case .positionsOutOfRange: field = "params.attrPosStart / params.attrPosEnd"
         case .missingContrast, .contrastTargetMismatch: field = "params.contrastTargets"
         case .unknownSite: field = "params.methodArgs.layer"
+        case .invalidMethodArgument(let argument):
+            return argument.path.isEmpty ? "params.methodArgs" : "params.methodArgs.\(argument.path)"
         case .invalidArgument, .unsupported: field = "params"
         }
         return field
@@ -303,4 +292,19 @@ struct AttributeHandler: MethodHandler {
     static func number(_ value: Float) -> RPCValue { value.isNaN ? .null : .number(Double(value)) }
 
     static func packed(_ tensor: AttributionTensor) -> RPCValue { TensorJSON.packed(shape: tensor.shape, values: tensor.values) }
+}
+
+extension RPCValue {
+    /// The same document as the engine's JSON value (for method arguments).
+    public var jsonValue: JSONValue {
+        switch self {
+        case .null: .null
+        case .bool(let flag): .bool(flag)
+        case .integer(let number): .int(number)
+        case .number(let number): .double(number)
+        case .string(let text): .string(text)
+        case .array(let elements): .array(elements.map(\.jsonValue))
+        case .object(let members): .object(members.mapValues(\.jsonValue))
+        }
+    }
 }

@@ -160,7 +160,14 @@ struct ProtocolSpecification {
             guard let field = descriptor["name"]?.stringValue else { continue }
             known.insert(field)
             if let value = members[field] {
-                found += validator.problems(value, against: descriptor["schema"] ?? [:], at: "\(name).params.\(field)")
+                var schema = descriptor["schema"] ?? [:]
+                // A schema picked by another param's value (methodArgs by method).
+                if let choice = descriptor["x-schemaChosenBy"], let param = choice["param"]?.stringValue,
+                   let prefix = choice["refPrefix"]?.stringValue,
+                   let picked = members[param]?.stringValue ?? choice["default"]?.stringValue {
+                    schema = ["$ref": .string(prefix + picked)]
+                }
+                found += validator.problems(value, against: schema, at: "\(name).params.\(field)")
             } else if descriptor["required"] == .bool(true) {
                 found.append("\(name): missing required param '\(field)'")
             }

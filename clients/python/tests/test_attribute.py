@@ -146,7 +146,7 @@ def test_save_path_writes_inseq_json(gpt2, tmp_path):
 
 
 @pytest.mark.parametrize("arguments, words", [
-    ({"method": "magic"}, "params.method: expected one of saliency"),
+    ({"method": "magic"}, "params.method: unknown attribution method 'magic' (known: saliency"),
     ({"step_scores": ["surprise"]}, "params.stepScores[0]"),
     ({"generated_texts": "Goodbye"}, "params.generatedTexts[0]: expected a text that starts with its input"),
     ({"contrast_targets": ["a", "b"]}, "params.contrastTargets: expected 1 (one per input), got 2"),
