@@ -170,6 +170,7 @@ public struct Attributor {
         var attributions: AttributionTensor?
         var deltas: [Float]?
         var inputLogits: Tensor?
+        var aggregation: [AggregationFunction]?
         let method = request.method
         if type(of: method).attributes {
             let passes = PassCounter { pass, total in try report(.attributing(pass: pass, of: total)) }
@@ -187,6 +188,7 @@ public struct Attributor {
             }
             deltas = output.deltas
             inputLogits = output.inputLogits
+            aggregation = output.aggregation
         }
         var stepScores: [String: [Float]] = [:]
         if !request.stepScores.isEmpty {
@@ -208,11 +210,12 @@ public struct Attributor {
             }
         }
         if let deltas { stepScores["deltas"] = deltas }
-        let sequence = FeatureAttributionSequenceOutput(
+        var sequence = FeatureAttributionSequenceOutput(
             source: source, target: tokens, sourceAttributions: nil, targetAttributions: attributions,
             stepScores: stepScores.mapValues { AttributionTensor(shape: [$0.count], values: $0) },
             sequenceScores: [:], attrPosStart: start, attrPosEnd: end,
             kind: type(of: method).attributes ? type(of: method).outputKind.sequenceKind : .plain)
+        sequence.defaultAggregation = aggregation
         return (sequence, plainTokens)
     }
 

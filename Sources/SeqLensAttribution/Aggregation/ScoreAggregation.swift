@@ -56,8 +56,9 @@ extension FeatureAttributionSequenceOutput {
         case .plain: return try aggregated(.mean)
         case .multiDimensional:
             var current = self
+            var functions = defaultAggregation ?? []
             while ((current.sourceAttributions ?? current.targetAttributions)?.rank ?? 2) > 2 {
-                current = try current.aggregated(.mean)
+                current = try current.aggregated(functions.isEmpty ? .mean : functions.removeFirst())
             }
             return current
         }

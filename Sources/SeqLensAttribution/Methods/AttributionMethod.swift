@@ -60,11 +60,15 @@ public struct MethodResult {
     /// (K, V) the logits of each step on the unmodified input, when a pass computed them (the step
     /// scores then need no forward of their own).
     public var inputLogits: Tensor?
+    /// How `aggregate()` reduces the trailing dimensions by default, last first (nil: Inseq's
+    /// default for the output kind).
+    public var aggregation: [AggregationFunction]?
 
-    public init(attributions: Tensor?, deltas: [Float]? = nil, inputLogits: Tensor? = nil) {
+    public init(attributions: Tensor?, deltas: [Float]? = nil, inputLogits: Tensor? = nil, aggregation: [AggregationFunction]? = nil) {
         self.attributions = attributions
         self.deltas = deltas
         self.inputLogits = inputLogits
+        self.aggregation = aggregation
     }
 }
 

@@ -32,6 +32,10 @@ public struct FeatureAttributionSequenceOutput: Sendable, Equatable {
     /// One past the last attributed token in `target`.
     public var attrPosEnd: Int
     public var kind: SequenceOutputKind
+    /// The functions `aggregated()` reduces a multi-dimensional output's extra dimensions with, last
+    /// dimension first (the attention method's head and layer aggregation); nil: mean for each.
+    /// Not part of Inseq's file.
+    public var defaultAggregation: [AggregationFunction]?
 
     public init(
         source: [TokenWithId], target: [TokenWithId],

@@ -10,6 +10,11 @@ public enum AttributionMethods {
         LayerGradientXActivation.self,
         LayerDeepLift.self,
         SequentialIntegratedGradients.self,
+        Occlusion.self,
+        FeatureAblation.self,
+        AttentionWeights.self,
+        AttentionRollout.self,
+        ValueZeroing.self,
         DummyMethod.self,
     ]
 
