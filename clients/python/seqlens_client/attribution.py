@@ -9,13 +9,16 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-# Inseq's attribution keyword arguments (Captum's names) -> methodArgs fields. Captum calls the
-# integration rule `method`, which Inseq's `attribute` already uses for the attribution method.
-METHOD_ARGS = {
-    "n_steps": "nSteps", "integration": "integration", "internal_batch_size": "internalBatchSize",
-    "n_samples": "nSamples", "stdevs": "stdevs", "seed": "seed", "layer": "layer",
-    "multiply_by_inputs": "multiplyByInputs", "return_convergence_delta": "returnConvergenceDelta", "abs": "abs",
-}
+# Keyword arguments that are not step function arguments are the method's: Inseq's and Captum's
+# snake_case names become methodArgs' camelCase (n_steps -> nSteps), and the daemon checks them
+# against the method (an unknown one is an error naming it). Captum calls the integration rule
+# `method`, which Inseq's `attribute` already uses for the attribution method: here it is
+# `integration`.
+def _camel_case(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
 # Inseq's step function keyword arguments -> attributedFnArgs fields.
 FUNCTION_ARGS = {
     "logprob": "logprob", "top_k": "topK", "top_p": "topP", "min_tokens_to_keep": "minTokensToKeep",
@@ -47,18 +50,17 @@ def attribute_params(model: str, input_texts: Sequence[str] | str, generated_tex
                      **kwargs: Any) -> Dict[str, Any]:
     """The params of an `attribute` request from Inseq's `model.attribute(...)` arguments.
 
-    `kwargs` are Inseq's attribution arguments (n_steps, internal_batch_size, n_samples, stdevs, layer,
-    multiply_by_inputs, return_convergence_delta, abs, integration) and step function arguments
-    (logprob, top_k, top_p, min_tokens_to_keep, contrast_force_inputs); anything else is a TypeError.
+    `kwargs` are the step function's arguments (logprob, top_k, top_p, min_tokens_to_keep,
+    contrast_force_inputs, n_mcd_steps, mcd_seed) and otherwise the method's (n_steps,
+    internal_batch_size, sliding_window_shapes, similarity_metric, ...: see the daemon's
+    `initialize` capabilities.attributionMethodDetails), sent as methodArgs in camelCase.
     """
     def texts(value: Sequence[str] | str) -> List[str]:
         return [value] if isinstance(value, str) else list(value)
 
-    method_args = {key: kwargs.pop(key) for key in list(kwargs) if key in METHOD_ARGS}
     function_args = {key: kwargs.pop(key) for key in list(kwargs) if key in FUNCTION_ARGS}
-    if kwargs:
-        raise TypeError(f"unknown attribute arguments: {', '.join(sorted(kwargs))} "
-                        f"(known: {', '.join(sorted({*METHOD_ARGS, *FUNCTION_ARGS}))})")
+    method_args = {_camel_case(key): (list(value) if isinstance(value, tuple) else value)
+                   for key, value in kwargs.items() if value is not None}
     params: Dict[str, Any] = {"model": model, "inputs": texts(input_texts)}
     optional = {
         "generatedTexts": None if generated_texts is None else texts(generated_texts),
@@ -67,7 +69,7 @@ def attribute_params(model: str, input_texts: Sequence[str] | str, generated_tex
         "contrastTargets": None if contrast_targets is None else texts(contrast_targets),
         "contrastTargetsAlignments": None if contrast_targets_alignments is None
         else [[list(pair) for pair in pairs] for pairs in contrast_targets_alignments],
-        "methodArgs": _camel(method_args, METHOD_ARGS, "method arguments") or None,
+        "methodArgs": method_args or None,
         "attributedFnArgs": _camel(function_args, FUNCTION_ARGS, "step function arguments") or None,
         "generationArgs": _camel(dict(generation_args or {}), GENERATION_ARGS, "generation_args") or None,
         "batchSize": batch_size, "savePath": save_path,

@@ -271,10 +271,10 @@ class SeqLens:
 
         Keyword arguments keep Inseq's names: method, attributed_fn, step_scores, attr_pos_start,
         attr_pos_end, contrast_targets, contrast_targets_alignments, include_eos_baseline,
-        skip_special_tokens, generation_args (e.g. {"max_new_tokens": 10}), batch_size, the method's
-        arguments (n_steps, internal_batch_size, n_samples, stdevs, layer, multiply_by_inputs,
-        return_convergence_delta, abs, integration) and the step function's (logprob, top_k, top_p,
-        min_tokens_to_keep, contrast_force_inputs); plus aggregate (default True), granular (also
+        skip_special_tokens, generation_args (e.g. {"max_new_tokens": 10}), batch_size, the step
+        function's arguments (logprob, top_k, top_p, min_tokens_to_keep, contrast_force_inputs) and
+        the method's, in Inseq's snake_case (n_steps, sliding_window_shapes, similarity_metric, ...;
+        the daemon refuses one the method does not take); plus aggregate (default True), granular (also
         return the raw hidden-dimension values, decoded), output_step_attributions (also each step's
         attributions, `SequenceAttribution.step_attributions`) and save_path / overwrite (write
         Inseq's JSON file). `progress` receives a report per sequence.

@@ -34,8 +34,17 @@ def test_keyword_names_follow_inseq():
         "stepScores": ["probability"], "contrastTargets": ["Hello there"], "contrastTargetsAlignments": [[[1, 1]]],
         "attrPosStart": 2, "generationArgs": {"maxNewTokens": 3}, "granular": True,
     }
-    with pytest.raises(TypeError, match="nsteps"):
-        attribute_params("m", "Hello", nsteps=3)
+    # Method arguments go through in camelCase; the daemon checks them against the method.
+    assert attribute_params("m", "Hello", method="occlusion", sliding_window_shapes=(2, 64))["methodArgs"] == {
+        "slidingWindowShapes": [2, 64]}
+
+
+def test_forward_only_methods_and_their_argument_errors(gpt2):
+    out = gpt2.attribute("gpt2", "Hello world", "Hello world and more", method="value_zeroing",
+                         similarity_metric="cosine", granular=True)
+    assert len(out[0].target_attributions) == len(out[0].target)
+    with pytest.raises(InvalidParams, match="params.methodArgs.nsteps: unknown argument"):
+        gpt2.attribute("gpt2", "Hello", "Hello world", method="occlusion", nsteps=3)
 
 
 def test_saliency_with_step_scores_and_progress(gpt2):
