@@ -34,7 +34,7 @@ extension AttributionProblem {
 
     /// Token rows (batch × new positions) per pass: large enough for full-speed products, small
     /// enough that a pass's activations stay within a few hundred MB on the widest models here.
-    static let perturbedRowsPerPass = 2048
+    static let perturbedRowsPerPass = 512
 
     /// Passes `perturbedValues` makes for variants first changed at `starts` (in any order).
     func perturbedPasses(starts: [Int]) -> Int { perturbedBatches(starts.sorted()).count }
