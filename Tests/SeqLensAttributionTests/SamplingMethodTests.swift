@@ -44,4 +44,13 @@ import Foundation
         #expect(try Self.attribute(model, ShapleyValueSampling(samples: 3, seed: 1)).targetAttributions == values)
         #expect(try Self.attribute(model, ShapleyValueSampling(samples: 3, seed: 2)).targetAttributions != values)
     }
+
+    /// LIME drawn from a seed: reproducible, another seed draws other masks, and a token the
+    /// masks never change would get 0 (here every prompt token varies, so all get weight).
+    @Test func limeIsSeededAndReproducible() throws {
+        let a = try Self.attribute("tiny-gpt2", Lime(samples: 20, seed: 3)).targetAttributions
+        #expect(try Self.attribute("tiny-gpt2", Lime(samples: 20, seed: 3)).targetAttributions == a)
+        #expect(try Self.attribute("tiny-gpt2", Lime(samples: 20, seed: 4)).targetAttributions != a)
+        #expect(a?.shape == [11, 5, 64])
+    }
 }

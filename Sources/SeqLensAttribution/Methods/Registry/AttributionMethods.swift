@@ -15,6 +15,7 @@ public enum AttributionMethods {
         AttentionWeights.self,
         AttentionRollout.self,
         ValueZeroing.self,
+        Lime.self,
         ShapleyValueSampling.self,
         DummyMethod.self,
     ]
