@@ -179,7 +179,7 @@ public struct Attributor {
                 steps: steps(forcingContrastContext: request.functionOptions.contrastForceInputs),
                 function: request.attributedFunction, options: request.functionOptions,
                 baselineIds: { [self] in baselineIds(Array(ids.prefix(end)), includeEOS: request.includeEOSBaseline) },
-                passes: passes)
+                passes: passes, specialTokenIds: specialTokenIds)
             try method.validate(for: problem)
             passes.planned = method.plannedPasses(for: problem)
             let output = try method.attribute(problem)
@@ -228,6 +228,12 @@ public struct Attributor {
               start >= generation.promptIds.count, end <= ids.count else { return nil }
         let rows = (start..<end).map { generation.stepLogits[$0 - generation.promptIds.count] }
         return Tensor(shape: [rows.count, rows[0].count], scalars: rows.flatMap { $0 })
+    }
+
+    /// The tokenizer's special tokens (transformers' all_special_ids).
+    var specialTokenIds: Set<Int> {
+        let special = model.tokenizer.specialTokens
+        return Set([special.bos, special.eos, special.unk, special.pad].compactMap { $0 })
     }
 
     /// Baseline ids as Inseq makes them: UNK everywhere, except EOS positions keep EOS.

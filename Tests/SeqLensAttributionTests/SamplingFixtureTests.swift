@@ -47,6 +47,45 @@ struct SamplingFixtureTests {
         try Self.compare(try sequence.aggregated().targetAttributions, item["aggregated"], tolerance, "\(name)/\(caseID) aggregated")
     }
 
+    static var digCases: [(String, String)] {
+        InseqFixtureTests.modelNames.flatMap { name -> [(String, String)] in
+            guard let index = try? Fixtures.json("attribution/\(name)/sampling-index.json"),
+                  let cases = index["cases"] as? [[String: Any]] else { return [] }
+            return cases.compactMap { item in
+                guard let id = item["id"] as? String, item["method"] as? String == "discretized_integrated_gradients" else { return nil }
+                return (name, id)
+            }
+        }
+    }
+
+    /// Discretized integrated gradients (deterministic): the anchor words of every token's path
+    /// as Inseq chose them, and the attributions.
+    @Test(arguments: digCases)
+    func discretizedIntegratedGradientsMatchInseq(model name: String, caseID: String) throws {
+        let index = try Fixtures.json("attribution/\(name)/sampling-index.json")
+        let item = try #require((index["cases"] as? [[String: Any]])?.first { ($0["id"] as? String) == caseID })
+        let kwargs = item["attribute_kwargs"] as? [String: Any] ?? [:]
+        let defaults = item["defaults"] as? [String: Any] ?? [:]
+        let steps = try #require(defaults["n_steps"] as? Int)
+        let strategyName = try #require(defaults["method"] as? String)
+        let strategy = try #require(DiscretizedIntegratedGradients.Strategy(rawValue: strategyName))
+        var request = AttributionRequest(inputs: [try #require(kwargs["input_texts"] as? String)])
+        request.generatedTexts = [try #require(kwargs["generated_texts"] as? String)]
+        request.method = DiscretizedIntegratedGradients(steps: steps, strategy: strategy)
+        let model = try InseqFixtureTests.model(name)
+        if let anchors = (item["dig_path"] as? [String: Any])?["anchors"] as? [String: [Int]] {
+            let neighbours = VocabularyNeighbours(table: model.transformer.embed([Array(0..<model.transformer.dimensions.vocabularySize)]).scalars,
+                                                  width: model.transformer.dimensions.hiddenSize)
+            for (word, expected) in anchors {
+                let id = try #require(Int(word))
+                #expect(neighbours.words(word: id, baseline: 0, steps: steps, strategy: strategy, special: []) == expected, "\(name) word \(id)")
+            }
+        }
+        let sequence = try #require(try Attributor(model: model).attribute(request).sequenceAttributions.first)
+        try Self.compare(sequence.targetAttributions, item["target_attributions"], 1e-4, "\(name)/\(caseID) raw")
+        try Self.compare(try sequence.aggregated().targetAttributions, item["aggregated"], 1e-4, "\(name)/\(caseID) aggregated")
+    }
+
     static func compare(_ ours: AttributionTensor?, _ reference: Any?, _ tolerance: Float, _ label: String) throws {
         let reference = try #require(reference as? [String: Any])
         let expected = try #require(reference["data"] as? [Any]).map { ($0 as? Double).map(Float.init) ?? .nan }

@@ -18,13 +18,17 @@ public final class AttributionProblem {
     /// Whether each position sees only itself and earlier ones (every model today): a step's
     /// output then depends only on the positions before it.
     public let isCausal = true
+    /// The tokenizer's special tokens (DIG keeps their paths at the token).
+    public let specialTokenIds: Set<Int>
     private let makeBaselineIds: () -> [Int]
     private let passes: PassCounter
 
     init(
         transformer: any CausalTransformer, sites: SiteCatalog, ids: [Int], steps: [AttributedStep],
-        function: StepFunction, options: StepFunctionOptions, baselineIds: @escaping () -> [Int], passes: PassCounter
+        function: StepFunction, options: StepFunctionOptions, baselineIds: @escaping () -> [Int], passes: PassCounter,
+        specialTokenIds: Set<Int> = []
     ) {
+        self.specialTokenIds = specialTokenIds
         self.transformer = transformer
         self.sites = sites
         self.ids = ids

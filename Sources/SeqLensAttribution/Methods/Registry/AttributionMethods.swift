@@ -10,6 +10,7 @@ public enum AttributionMethods {
         LayerGradientXActivation.self,
         LayerDeepLift.self,
         SequentialIntegratedGradients.self,
+        DiscretizedIntegratedGradients.self,
         Occlusion.self,
         FeatureAblation.self,
         AttentionWeights.self,
