@@ -15,7 +15,7 @@ struct SamplingFixtureTests {
             guard let index = try? Fixtures.json("attribution/\(name)/sampling-index.json"),
                   let cases = index["cases"] as? [[String: Any]] else { return [] }
             return cases.compactMap { item in
-                guard let id = item["id"] as? String, ["lime", "shapley_value_sampling"].contains(item["method"] as? String) else { return nil }
+                guard let id = item["id"] as? String, ["lime", "shapley_value_sampling", "reagent"].contains(item["method"] as? String) else { return nil }
                 return (name, id)
             }
         }
@@ -31,8 +31,24 @@ struct SamplingFixtureTests {
         var request = AttributionRequest(inputs: [try #require(kwargs["input_texts"] as? String)])
         request.generatedTexts = [try #require(kwargs["generated_texts"] as? String)]
         request.stepScores = [.probability]
-        let samples = try #require(defaults["n_samples"] as? Int)
-        if item["method"] as? String == "lime" {
+        let samples = defaults["n_samples"] as? Int ?? 0
+        if item["method"] as? String == "reagent" {
+            var reagent = ReAgent(
+                keepTopN: try #require(defaults["keep_top_n"] as? Int),
+                stoppingConditionTopK: try #require(defaults["stopping_condition_top_k"] as? Int),
+                replacingRatio: Float(try #require(defaults["replacing_ratio"] as? Double)),
+                maxProbeSteps: try #require(defaults["max_probe_steps"] as? Int),
+                numProbes: try #require(defaults["num_probes"] as? Int))
+            func floats(_ value: Any?) throws -> [[Float]] { try #require(value as? [[Double]]).map { $0.map(Float.init) } }
+            reagent.draws = try draws.map { step in
+                ReAgent.Draws(
+                    initialScores: try floats(step["initial_scores"]),
+                    iterations: try (try #require(step["iterations"] as? [[String: Any]])).map {
+                        (try floats($0["replace_uniform"]), try floats($0["token_uniform"]), try floats($0["stop_token_uniform"]))
+                    })
+            }
+            request.method = reagent
+        } else if item["method"] as? String == "lime" {
             var lime = Lime(samples: samples, maskProbability: Float(try #require(defaults["mask_prob"] as? Double)))
             lime.masks = try draws.map { step in try #require(step["masks"] as? [[Int]]).map { $0.map { $0 == 1 } } }
             request.method = lime

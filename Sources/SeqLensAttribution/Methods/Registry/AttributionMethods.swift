@@ -17,6 +17,7 @@ public enum AttributionMethods {
         AttentionRollout.self,
         ValueZeroing.self,
         Lime.self,
+        ReAgent.self,
         ShapleyValueSampling.self,
         DummyMethod.self,
     ]
