@@ -30,6 +30,7 @@ struct AttributeCommand: ParsableCommand {
     @Option(help: "Shorthand for methodArgs.nSamples.") var nSamples: Int?
     @Option(help: "Shorthand for methodArgs.layer: the activation site of layer methods, e.g. blocks.3.mlp.out.") var layer: String?
     @Flag(help: "List the attribution methods with their arguments, and exit.") var listMethods = false
+    @Flag(help: "Draw the progress bar on standard error even when it is not a terminal.") var progress = false
     @Option(help: "Attributed function.") var attributedFn = "probability"
     @Option(parsing: .upToNextOption, help: "Step scores to compute, e.g. probability entropy.")
     var stepScores: [String] = ["probability"]
@@ -86,7 +87,9 @@ struct AttributeCommand: ParsableCommand {
             request.attrPosEnd = attrPosEnd
             request.generation.maxNewTokens = maxNewTokens
             request.outputStepAttributions = outputStepAttributions
-            let output = try Attributor(model: model).attribute(request)
+            let bar = ProgressBar.shouldDraw(forced: progress) ? ProgressBar() : nil
+            let output = try Attributor(model: model).attribute(request) { bar?.update($0) }
+            bar?.finish()
             if let save { try output.save(to: save, overwrite: true) }
             if let html { try HTMLHeatmap().write(output.aggregated(), to: html) }
             if json {

@@ -58,4 +58,20 @@ import SeqLensTestSupport
         #expect(status == 1)
         #expect(err.contains("nSteps: unknown argument (this method takes: abs)"), "\(err)")
     }
+
+    /// With `--progress` (or a terminal on standard error) a bar is drawn there and ends at 100%;
+    /// standard output keeps only the result.
+    @Test func drawsAProgressBarOnStandardError() throws {
+        let (status, out, err) = try Self.attribute([
+            "--model", InspectCommandTests.model, "The code is free", "--generated-text", "The code is free software and",
+            "--method", "integrated_gradients", "--n-steps", "8", "--json", "--progress",
+        ])
+        #expect(status == 0)
+        #expect(err.contains("\r") && err.contains("100% done"), "\(err)")
+        #expect(!out.contains("\r") && (try? JSONSerialization.jsonObject(with: Data(out.utf8))) != nil)
+        let (_, _, quiet) = try Self.attribute([
+            "--model", InspectCommandTests.model, "The code is free", "--generated-text", "The code is free software and", "--json",
+        ])
+        #expect(!quiet.contains("%"), "no bar when standard error is not a terminal")
+    }
 }
