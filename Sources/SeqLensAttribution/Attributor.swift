@@ -180,6 +180,9 @@ public struct Attributor {
                 function: request.attributedFunction, options: request.functionOptions,
                 baselineIds: { [self] in baselineIds(Array(ids.prefix(end)), includeEOS: request.includeEOSBaseline) },
                 passes: passes, specialTokenIds: specialTokenIds)
+            // Forward-only methods compute the steps' logits only when the step scores will read them.
+            problem.wantsStepLogits = !request.stepScores.isEmpty
+                && Self.generationLogits(generation, ids: ids, start: start, end: end) == nil
             try method.validate(for: problem)
             passes.planned = method.plannedPasses(for: problem)
             let output = try method.attribute(problem)

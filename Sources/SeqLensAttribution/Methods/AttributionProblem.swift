@@ -18,6 +18,10 @@ public final class AttributionProblem {
     /// Whether each position sees only itself and earlier ones (every model today): a step's
     /// output then depends only on the positions before it.
     public let isCausal = true
+    /// Whether the step scores will read the steps' logits on the unmodified input (a method that
+    /// computes them anyway returns them in `MethodResult.inputLogits`; one that would only compute
+    /// them for this may skip them when false).
+    public internal(set) var wantsStepLogits = true
     /// The tokenizer's special tokens (DIG keeps their paths at the token).
     public let specialTokenIds: Set<Int>
     private let makeBaselineIds: () -> [Int]

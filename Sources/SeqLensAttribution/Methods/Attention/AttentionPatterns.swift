@@ -6,15 +6,16 @@ import SeqLensTensor
 struct AttentionPatterns {
     /// patterns[layer]: (Hq, T, T) probabilities, query rows, key columns.
     let patterns: [Tensor]
-    /// (K, V) the steps' logits.
-    let logits: Tensor
+    /// (K, V) the steps' logits, when the step scores read them.
+    let logits: Tensor?
 
     init(_ problem: AttributionProblem) throws {
         try problem.beginPass()
         let recorder = PatternRecorder(layers: problem.dimensions.layerCount)
         let hidden = problem.transformer.hiddenStates(
             embeddings: Variable(constant: problem.embeddings), positions: Array(0..<problem.length), cache: nil, probe: recorder)
-        logits = problem.transformer.logits(selectRows(hidden, problem.stepPositions.map { $0 - 1 })).value
+        logits = problem.wantsStepLogits
+            ? problem.transformer.logits(selectRows(hidden, problem.stepPositions.map { $0 - 1 })).value : nil
         patterns = try recorder.patterns.enumerated().map { layer, pattern in
             guard let pattern else { throw AttributionError.unsupported("this model does not expose layer \(layer)'s attention pattern") }
             return pattern.reshaped(Array(pattern.shape.dropFirst()))
