@@ -44,9 +44,10 @@ public final class Tape {
     private var inputs: [[Int]] = []
     private var pullbacks: [SupportAwarePullback?] = []
     private var shapes: [[Int]] = []
-    /// Whether each node's op maps every position to itself, so that its inputs' cotangents
-    /// vanish wherever its output's does (see `RowSupport.starts`).
-    private var preservesRows: [Bool] = []
+    /// How each node's output positions depend on its inputs' positions: what row support its
+    /// inputs' cotangents inherit (see `RowSupport.starts`).
+    /// One entry for all inputs, or one per input.
+    private var rowDependences: [[RowDependence]] = []
 
     public init() {}
 
@@ -55,7 +56,7 @@ public final class Tape {
 
     /// A leaf to differentiate with respect to.
     public func variable(_ value: Tensor) -> Variable {
-        append(value, inputs: [], preservesRows: true, pullback: nil)
+        append(value, inputs: [], rowDependences: [.samePosition], pullback: nil)
     }
 
     /// Records `value` as computed from `operands` by an op whose pullback is given. Called by
@@ -66,7 +67,7 @@ public final class Tape {
     public static func record(
         _ value: Tensor, from operands: [Variable], preservesRows: Bool = false, pullback: @escaping Pullback
     ) -> Variable {
-        record(value, from: operands, preservesRows: preservesRows,
+        record(value, from: operands, rowDependence: preservesRows ? .samePosition : .earlierPositions,
                supportAwarePullback: { cotangent, _ in pullback(consume cotangent) })
     }
 
@@ -75,21 +76,42 @@ public final class Tape {
         _ value: Tensor, from operands: [Variable], preservesRows: Bool = false,
         supportAwarePullback pullback: @escaping SupportAwarePullback
     ) -> Variable {
+        record(value, from: operands, rowDependence: preservesRows ? .samePosition : .earlierPositions,
+               supportAwarePullback: pullback)
+    }
+
+    /// Records an op whose output positions depend on all its inputs' as `rowDependence` says.
+    public static func record(
+        _ value: Tensor, from operands: [Variable], rowDependence: RowDependence,
+        supportAwarePullback pullback: @escaping SupportAwarePullback
+    ) -> Variable {
+        record(value, from: operands, rowDependences: [rowDependence], supportAwarePullback: pullback)
+    }
+
+    /// Records an op whose output positions depend on each input's as `rowDependences` (one per
+    /// operand) says: cross-attention reads its queries row by row and its keys all at once.
+    public static func record(
+        _ value: Tensor, from operands: [Variable], rowDependences: [RowDependence],
+        supportAwarePullback pullback: @escaping SupportAwarePullback
+    ) -> Variable {
+        precondition(rowDependences.count == 1 || rowDependences.count == operands.count,
+                     "\(rowDependences.count) row dependences for \(operands.count) operands")
         guard let tape = operands.first(where: { $0.isTracked })?.tape else {
             return Variable(constant: value)
         }
         return tape.append(value, inputs: operands.map { $0.tape === tape ? $0.node : -1 },
-                           preservesRows: preservesRows, pullback: pullback)
+                           rowDependences: rowDependences, pullback: pullback)
     }
 
     private func append(
-        _ value: Tensor, inputs operandNodes: [Int], preservesRows rowwise: Bool, pullback: SupportAwarePullback?
+        _ value: Tensor, inputs operandNodes: [Int], rowDependences dependences: [RowDependence],
+        pullback: SupportAwarePullback?
     ) -> Variable {
         let node = pullbacks.count
         inputs.append(operandNodes)
         pullbacks.append(pullback)
         shapes.append(value.shape)
-        preservesRows.append(rowwise)
+        rowDependences.append(dependences)
         return Variable(value: value, node: node, tape: self)
     }
 
@@ -125,9 +147,15 @@ public final class Tape {
             if !wanted.contains(node) { cotangents[node] = nil }
             let nodeSupport = supports[node]
             let inputCotangents = pullback(consume cotangent, nodeSupport)
-            let inputSupport = preservesRows[node] ? nodeSupport : nodeSupport?.fromFirstPosition
-            for (input, inputCotangent) in zip(inputs[node], inputCotangents) {
+            let dependences = rowDependences[node]
+            for (index, (input, inputCotangent)) in zip(inputs[node], inputCotangents).enumerated() {
                 guard input >= 0, let inputCotangent else { continue }
+                let inputSupport: RowSupport?
+                switch dependences.count == 1 ? dependences[0] : dependences[index] {
+                case .samePosition: inputSupport = nodeSupport
+                case .earlierPositions: inputSupport = nodeSupport?.fromFirstPosition
+                case .anyPosition: inputSupport = nil
+                }
                 // In place: the stored cotangent is usually uniquely owned (copy-on-write
                 // copies it otherwise), which saves a tensor-sized allocation per residual add.
                 if cotangents[input] == nil {
@@ -144,6 +172,18 @@ public final class Tape {
             return cotangents[target.node] ?? Tensor(zeros: [leading] + shapes[target.node])
         }
     }
+}
+
+/// How an op's output positions depend on its inputs' positions (axis 1 of (B, T, ...) values),
+/// which decides the row support its inputs' cotangents inherit.
+public enum RowDependence: Sendable {
+    /// Output position t reads input position t only: projections, norms, elementwise ops.
+    case samePosition
+    /// Output position t reads input positions up to t: causal attention.
+    case earlierPositions
+    /// Any output position may read any input position (an encoder's attention, cross-attention,
+    /// or inputs whose position axis means something else): inputs get no row support.
+    case anyPosition
 }
 
 /// Which rows of the cotangents can be nonzero, so that pullbacks skip the rest.

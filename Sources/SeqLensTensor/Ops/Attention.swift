@@ -13,6 +13,24 @@ public struct AttentionResult {
 /// row, its visible keys (the rest stay 0), and the batch, head and query (0..<T) it belongs to.
 public typealias AttentionRowEdit = (_ row: UnsafeMutablePointer<Float>, _ visible: Int, _ batch: Int, _ head: Int, _ query: Int) -> Void
 
+/// What each query may attend to (house plan seam 3): the model declares it, and the backward
+/// pass prunes rows only where the mask makes that exact.
+public enum AttentionMask: Sendable, Equatable {
+    /// Query t sits at absolute position offset + t and sees keys 0...offset + t (a decoder).
+    case causal(offset: Int)
+    /// Every query sees every key (an encoder's self-attention, cross-attention).
+    case full
+
+    /// How many leading keys query `row` sees, of `keys`.
+    @inline(__always)
+    func visibleKeys(row: Int, keys: Int) -> Int {
+        switch self {
+        case .causal(let offset): return min(keys, offset + row + 1)
+        case .full: return keys
+        }
+    }
+}
+
 /// Causal multi-head attention with grouped-query sharing of key/value heads.
 ///
 /// Letters: B batch, T queries, S keys (S = offset + T with a KV cache), Hq query heads,
@@ -27,16 +45,28 @@ public func causalAttention(
     query: Variable, key: Variable, value: Variable, queryHeads: Int, keyValueHeads: Int,
     offset: Int, scale: Float, editRows: AttentionRowEdit? = nil
 ) -> AttentionResult {
+    precondition(offset + query.shape[1] == key.shape[1], "offset \(offset) + queries \(query.shape[1]) must equal keys \(key.shape[1])")
+    return attention(query: query, key: key, value: value, queryHeads: queryHeads, keyValueHeads: keyValueHeads,
+                     mask: .causal(offset: offset), scale: scale, editRows: editRows)
+}
+
+/// Multi-head attention under an explicit mask, with grouped-query sharing of key/value heads.
+///
+/// Shapes as for `causalAttention`; with `.full` the keys may come from another sequence of any
+/// length S (cross-attention over an encoder's output).
+public func attention(
+    query: Variable, key: Variable, value: Variable, queryHeads: Int, keyValueHeads: Int,
+    mask: AttentionMask, scale: Float, editRows: AttentionRowEdit? = nil
+) -> AttentionResult {
     let b = query.shape[0], t = query.shape[1], s = key.shape[1]
     let d = query.shape[2] / queryHeads
     let hq = queryHeads, hkv = keyValueHeads
     precondition(hq % hkv == 0 && query.shape[2] == hq * d, "bad head layout \(query.shape) for \(hq) heads")
     precondition(key.shape == [b, s, hkv * d] && value.shape == key.shape, "key/value \(key.shape) for query \(query.shape)")
-    precondition(offset + t == s, "offset \(offset) + queries \(t) must equal keys \(s)")
     precondition(editRows == nil || !(query.isTracked || key.isTracked || value.isTracked),
                  "attention row edits are forward only")
     let layout = AttentionLayout(batch: b, queries: t, keys: s, queryHeads: hq, keyValueHeads: hkv, headWidth: d,
-                                 offset: offset, scale: scale)
+                                 mask: mask, scale: scale)
     let qv = query.value.scalars, kv = key.value.scalars, vv = value.value.scalars
     let q = StridedRows(start: 0, stride: hq * d, sliceSize: qv.count)
     let kRows = StridedRows(start: 0, stride: hkv * d, sliceSize: kv.count)
@@ -45,7 +75,11 @@ public func causalAttention(
                        qStride: q.stride, kvStride: kRows.stride, editRows: editRows)
     }}}
     let queryShape = query.shape, keyShape = key.shape
-    let output = Tape.record(Tensor(shape: query.shape, scalars: out), from: [query, key, value]) { cotangent, support in
+    // A causal query row reads keys up to its own position; under a full mask, any key row
+    // may get cotangent from any query, and the keys' position axis may be another sequence's.
+    let dependences: [RowDependence] = mask == .full ? [.samePosition, .anyPosition, .anyPosition] : [.earlierPositions]
+    let output = Tape.record(Tensor(shape: query.shape, scalars: out), from: [query, key, value],
+                             rowDependences: dependences) { cotangent, support in
         let slices = cotangent.shape[0]
         var dq = [Float](repeating: 0, count: slices * qv.count)
         var dk = [Float](repeating: 0, count: slices * kv.count)
@@ -78,7 +112,7 @@ public func causalSelfAttention(
     precondition(hq % hkv == 0 && width == (hq + 2 * hkv) * d, "bad fused layout \(qkv.shape) for \(hq)+2×\(hkv) heads")
     precondition(editRows == nil || !qkv.isTracked, "attention row edits are forward only")
     let layout = AttentionLayout(batch: b, queries: t, keys: t, queryHeads: hq, keyValueHeads: hkv, headWidth: d,
-                                 offset: 0, scale: scale)
+                                 mask: .causal(offset: 0), scale: scale)
     let values = qkv.value.scalars
     let q = StridedRows(start: 0, stride: width, sliceSize: values.count)
     let k = StridedRows(start: hq * d, stride: width, sliceSize: values.count)
@@ -116,7 +150,7 @@ struct StridedRows {
 struct AttentionLayout {
     let batch: Int, queries: Int, keys: Int
     let queryHeads: Int, keyValueHeads: Int, headWidth: Int
-    let offset: Int
+    let mask: AttentionMask
     let scale: Float
 
     /// (output (B, T, Hq·D), pattern (B, Hq, T, S)) from operand pointers at their first column.
@@ -149,9 +183,9 @@ struct AttentionLayout {
                                   a: qh, lda: qStride, b: kh, ldb: kvStride, c: ph, ldc: s)
                         for row in 0..<t {
                             let r = ph + row * s
-                            // Keys after the query's position get probability 0: only the
-                            // first `visible` entries go through the softmax.
-                            let visible = min(s, offset + row + 1)
+                            // Keys the mask hides (after the query's position, for a causal
+                            // mask) get probability 0: only the first `visible` go through the softmax.
+                            let visible = mask.visibleKeys(row: row, keys: s)
                             softmaxRow(r, width: visible)
                             editRows?(r, visible, batchIndex, h, row)
                             if visible < s { (r + visible).update(repeating: 0, count: s - visible) }
@@ -179,9 +213,9 @@ struct AttentionLayout {
         let outStride = hq * d, outSlice = b * t * outStride
         let qStride = q.1.stride, kvStride = k.1.stride
         precondition(v.1.stride == kvStride, "key and value rows must share a stride")
-        // Queries outside a slice's support have zero cotangent, and so do the keys past it:
-        // skip them.
-        let truncates = offset == 0 && support != nil
+        // Queries outside a slice's support have zero cotangent, and under a causal mask from
+        // position 0 so do the keys past it: skip them.
+        let truncates = mask == .causal(offset: 0) && support != nil
         cotangent.scalars.withUnsafeBufferPointer { dO in
             pattern.withUnsafeBufferPointer { p in
                 let dO = UnsafeBox(dO.baseAddress!), p = UnsafeBox(p.baseAddress!)
