@@ -26,7 +26,9 @@ let package = Package(
         .target(name: "SeqLensTensor", dependencies: ["CBLAS", "CAllocator", "CPackedKernels"]),
         .target(name: "SeqLensFiles"),
         .target(name: "SeqLensCheckpoints", dependencies: ["SeqLensFiles"]),
-        .target(name: "SeqLensTokenizers", dependencies: ["SeqLensFiles"]),
+        // Debian's libsentencepiece (C++) behind a C shim: HF's slow tokenizers run the same library.
+        .target(name: "CSentencePiece", linkerSettings: [.linkedLibrary("sentencepiece")]),
+        .target(name: "SeqLensTokenizers", dependencies: ["SeqLensFiles", "CSentencePiece"]),
         .target(
             name: "SeqLensModels",
             dependencies: ["SeqLensTensor", "SeqLensCheckpoints", "SeqLensTokenizers", "SeqLensFiles"]),
@@ -51,5 +53,6 @@ let package = Package(
         .testTarget(name: "SeqLensAttributionTests", dependencies: ["SeqLensAttribution", "SeqLensTestSupport"]),
         .testTarget(name: "SeqLensServerTests", dependencies: ["SeqLensServer"]),
     ],
-    swiftLanguageModes: [.v6]
+    swiftLanguageModes: [.v6],
+    cxxLanguageStandard: .cxx17
 )

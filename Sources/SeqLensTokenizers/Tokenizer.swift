@@ -28,6 +28,10 @@ public protocol Tokenizer: Sendable {
 
     /// Whether `id` is a special token (skipped by `decode(_:skipSpecialTokens: true)`).
     func isSpecial(_ id: Int) -> Bool
+
+    /// The ids of `text` with, per id, the UTF-8 byte range of `text` it stands for (see
+    /// `TokenOffsets.swift` for the default, which finds each token's bytes in the text).
+    func encodeWithOffsets(_ text: String, addSpecialTokens: Bool) -> (ids: [Int], offsets: [Range<Int>])
 }
 
 extension Tokenizer {

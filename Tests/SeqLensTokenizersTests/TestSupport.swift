@@ -17,6 +17,11 @@ enum TestFiles {
         repositoryRoot.appendingPathComponent("Tests/Fixtures/tokenizers").appendingPathComponent(name)
     }
 
+    /// A committed tiny model folder (Tests/Fixtures/models/<name>).
+    static func model(_ name: String) -> URL {
+        repositoryRoot.appendingPathComponent("Tests/Fixtures/models").appendingPathComponent(name)
+    }
+
     /// $SEQLENS_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/seqlens.
     static let cache: URL = {
         let environment = ProcessInfo.processInfo.environment
