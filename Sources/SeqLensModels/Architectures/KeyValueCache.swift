@@ -41,6 +41,19 @@ public final class KeyValueCache {
         return copy
     }
 
+    /// Keeps, for each new sequence slot, the cached positions of sequence `rows[slot]`: beam
+    /// search continues each surviving beam from its parent's keys and values.
+    public func reorder(_ rows: [Int]) {
+        precondition(rows.count == batch && rows.allSatisfy { (0..<batch).contains($0) }, "bad beam order \(rows)")
+        let size = length * width
+        for layer in keys.indices {
+            let k = keys[layer], v = values[layer]
+            guard k.count == batch * size else { continue }
+            keys[layer] = Array(rows.map { k[($0 * size)..<(($0 + 1) * size)] }.joined())
+            values[layer] = Array(rows.map { v[($0 * size)..<(($0 + 1) * size)] }.joined())
+        }
+    }
+
     private static func concatenated(_ old: [Float], _ new: [Float], batch: Int, old oldT: Int, new newT: Int, width: Int) -> [Float] {
         if batch == 1 { return old + new }
         var out = [Float]()

@@ -5,6 +5,7 @@ import SeqLensCheckpoints
 /// `general.architecture` in GGUF) to the Swift implementation that runs it.
 enum ArchitectureRegistry {
     static let supported = ["gpt2", "llama", "mistral", "qwen2", "qwen3", "phi3", "gemma", "gpt_neox", "opt"]
+        + EncoderDecoderLoader.architectures
 
     /// Builds the transformer of a safetensors folder from its config.json.
     static func transformer(folder: String, configuration data: Data) throws -> (any CausalTransformer, bytes: Int) {

@@ -30,8 +30,21 @@ enum ModelLoader {
         }
     }
 
+    /// config.json and its model_type when `folder` holds an encoder-decoder checkpoint.
+    static func encoderDecoderConfiguration(folder: String) throws -> (Data, String)? {
+        guard !folder.utf8.contains(0), RegularFile.kind(of: folder) == .folder,
+              let config = try smallFile(folder + "/config.json"),
+              let type = try? JSONDecoder().decode(ModelType.self, from: config).modelType,
+              EncoderDecoderLoader.architectures.contains(type)
+        else { return nil }
+        return (config, type)
+    }
+
     private static func loadFolder(_ folder: String) throws -> Loaded {
         guard let config = try smallFile(folder + "/config.json") else { throw ModelError.fileNotFound(folder) }
+        if let type = try? JSONDecoder().decode(ModelType.self, from: config).modelType, EncoderDecoderLoader.architectures.contains(type) {
+            throw ModelError.encoderDecoderModel(type)
+        }
         let (transformer, bytes) = try ArchitectureRegistry.transformer(folder: folder, configuration: config)
         let facts = (try? JSONDecoder().decode(TokenFacts.self, from: config)) ?? TokenFacts()
         var generation = GenerationDefaults()

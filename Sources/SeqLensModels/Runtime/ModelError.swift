@@ -16,6 +16,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     /// A site name that is not one of the model's (see `SiteCatalog`).
     case unknownSite(String, reason: String?)
     case invalidIntervention(String)
+    /// An encoder-decoder checkpoint where only a decoder-only model can serve.
+    case encoderDecoderModel(String)
 
     public var description: String {
         switch self {
@@ -32,6 +34,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case .tokenOutOfRange(let id, let size): "token id \(id) is outside the vocabulary (size \(size))"
         case .defaultModelUnavailable(let detail): "the default model could not be fetched: \(detail)"
         case .invalidIntervention(let detail): "invalid intervention: \(detail)"
+        case .encoderDecoderModel(let architecture):
+            "this is an encoder-decoder model ('\(architecture)'); this operation serves decoder-only models so far (encoder-decoder models support tokenize, detokenize and generate)"
         case .unknownSite(let name, let reason):
             "unknown activation site '\(name)'" + (reason.map { ": \($0)" } ?? "")
                 + " (sites: embed, blocks.{i}.resid_pre|attn.pattern|attn.z|attn.out|resid_mid|mlp.out|resid_post, final_norm.out)"

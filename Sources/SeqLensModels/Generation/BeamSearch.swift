@@ -1,0 +1,129 @@
+import SeqLensTensor
+
+/// transformers 5's `_beam_search` for one source (generation/utils.py): each step takes the
+/// top `max(2, 1 + #eos) × beams` continuations of all running beams by accumulated processed
+/// log-probability; those that end (EOS, or the length limit) enter the finished set with their
+/// score divided by length ** length_penalty, the best unfinished ones keep running, and the
+/// early-stopping heuristic decides when no running beam can still beat the finished ones.
+/// The decoder's KV cache is reordered per surviving beam.
+struct BeamSearch {
+    let model: EncoderDecoderModel
+    let processing: LogitsProcessing
+    let beams: Int
+    let returnSequences: Int
+
+    /// A hypothesis: decoder ids (start token first) and the processed log-probability of each
+    /// chosen token.
+    private struct Hypothesis {
+        var sequence: [Int]
+        var stepScores: [Float]
+        /// Softmax of the raw logits for each chosen token.
+        var probabilities: [Float]
+    }
+
+    func run(source: [Int]) throws -> EncoderDecoderGeneration {
+        let dims = model.transformer.dimensions
+        let config = processing.config
+        let maxLength = processing.maxLength
+        let eos = config.endOfSequence
+        let keep = max(2, 1 + eos.count) * beams
+        let start = Hypothesis(sequence: [model.generation.decoderStartTokenID], stepScores: [], probabilities: [])
+        var running = Array(repeating: start, count: beams)
+        var runningScores = [Float](repeating: -1e9, count: beams)
+        runningScores[0] = 0
+        var finished = running
+        var finishedScores = [Float](repeating: -1e9, count: beams)
+        var isFinished = [Bool](repeating: false, count: beams)
+        var improvable = true
+        var currentLength = 1
+        let promptLength = 1
+        let memory = try model.memory(source: source, batch: beams)
+        let cache = KeyValueCache(layers: dims.layerCount, batch: beams, width: dims.hiddenSize)
+        var next = running.map { $0.sequence.last! }
+        while true {
+            let logits = try model.stepLogits(memory: memory, cache: cache, next: next, position: currentLength - 1)
+            // Accumulated processed log-probabilities over beams × vocabulary.
+            var candidates: [(score: Float, beam: Int, id: Int, step: Float)] = []
+            candidates.reserveCapacity(beams * dims.vocabularySize)
+            var raw: [[Float]] = []
+            for beam in 0..<beams {
+                raw.append(LogitsProcessing.logSoftmax(logits[beam]))
+                var scores = raw[beam]
+                processing.apply(&scores, sequence: running[beam].sequence)
+                processing.renormalize(&scores)
+                for (id, score) in scores.enumerated() {
+                    candidates.append((score + runningScores[beam], beam, id, score))
+                }
+            }
+            // torch.topk: largest first; ties keep the lower flat index first.
+            let top = candidates.indices.sorted {
+                candidates[$0].score != candidates[$1].score ? candidates[$0].score > candidates[$1].score : $0 < $1
+            }.prefix(keep).map { candidates[$0] }
+            let extended = top.map { c -> Hypothesis in
+                var h = running[c.beam]
+                h.sequence.append(c.id)
+                h.stepScores.append(c.step)
+                h.probabilities.append(Float(exp(Double(raw[c.beam][c.id]))))
+                return h
+            }
+            let hits = top.map { eos.contains($0.id) || currentLength + 1 >= maxLength }
+
+            // The best `beams` continuations that do not end keep running.
+            let runningOrder = top.indices.sorted {
+                let a = top[$0].score + (hits[$0] ? -1e9 : 0), b = top[$1].score + (hits[$1] ? -1e9 : 0)
+                return a != b ? a > b : $0 < $1
+            }.prefix(beams)
+            let parents = runningOrder.map { top[$0].beam }
+            running = runningOrder.map { extended[$0] }
+            runningScores = runningOrder.map { top[$0].score + (hits[$0] ? -1e9 : 0) }
+
+            // Finished: the top `beams` candidates that just ended, scored by length, merged with
+            // the finished set.
+            let allFinished = isFinished.allSatisfy { $0 }
+            let lengthDivisor = Float(pow(Double(currentLength + 1 - promptLength), Double(config.lengthPenalty)))
+            var mergedScores = finishedScores, mergedHypotheses = finished, mergedFlags = isFinished
+            for (k, candidate) in top.enumerated() {
+                let justFinished = hits[k] && k < beams
+                var score = candidate.score / lengthDivisor
+                if allFinished && config.earlyStopping == .yes { score += -1e9 }
+                if !improvable { score += -1e9 }
+                if !justFinished { score += -1e9 }
+                mergedScores.append(score)
+                mergedHypotheses.append(extended[k])
+                mergedFlags.append(justFinished)
+            }
+            let finishedOrder = mergedScores.indices.sorted {
+                mergedScores[$0] != mergedScores[$1] ? mergedScores[$0] > mergedScores[$1] : $0 < $1
+            }.prefix(beams)
+            finished = finishedOrder.map { mergedHypotheses[$0] }
+            finishedScores = finishedOrder.map { mergedScores[$0] }
+            isFinished = finishedOrder.map { mergedFlags[$0] }
+
+            cache.reorder(parents)
+            currentLength += 1
+            // _check_early_stop_heuristic
+            let bestLength = config.earlyStopping == .never && config.lengthPenalty > 0
+                ? maxLength - promptLength : currentLength - promptLength
+            let bestPossible = runningScores[0] / Float(pow(Double(bestLength), Double(config.lengthPenalty)))
+            let worst = finishedScores.min() ?? -1e9
+            improvable = improvable && isFinished.contains { finished in bestPossible > (finished ? worst : -1e9) }
+            let openBeam = !(isFinished.allSatisfy { $0 } && config.earlyStopping == .yes)
+            if !(improvable && openBeam && !hits.allSatisfy({ $0 })) { break }
+            next = running.map { $0.sequence.last! }
+        }
+        let returned = (0..<min(returnSequences, beams)).map { index -> Beam in
+            let ids = Array(finished[index].sequence.dropFirst())
+            return Beam(ids: ids, text: model.tokenizer.decode(ids, side: .target, skipSpecialTokens: true),
+                        sequenceScore: finishedScores[index], transitionScores: finished[index].stepScores)
+        }
+        let best = finished[0]
+        let tokens = zip(best.sequence.dropFirst(), best.probabilities).map { id, probability in
+            GeneratedToken(id: id, token: model.tokenizer.tokenString(id), probability: probability, alternatives: [])
+        }
+        let stop: StopReason = best.sequence.last.map(eos.contains) == true ? .endOfSequence : .maxNewTokens
+        return EncoderDecoderGeneration(sourceIds: source, tokens: tokens, text: returned.first?.text ?? "", stopReason: stop,
+                                        beams: returned, transitionScores: best.stepScores)
+    }
+}
+
+import Foundation

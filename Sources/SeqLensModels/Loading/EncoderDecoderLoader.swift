@@ -1,0 +1,84 @@
+import Foundation
+import SeqLensCheckpoints
+import SeqLensFiles
+import SeqLensTensor
+import SeqLensTokenizers
+
+/// Reads an encoder-decoder transformers folder: config.json, safetensors weights, the family's
+/// tokenizer files and generation_config.json.
+enum EncoderDecoderLoader {
+    /// `model_type` values served as encoder-decoder models.
+    static let architectures = ["marian"]
+
+    static func load(folder: String, configuration data: Data, modelType: String) throws -> EncoderDecoderModel {
+        let stored = FiniteWeights(base: SafetensorsWeights(store: try SafetensorsCheckpoint(path: folder)))
+        let weights = CountingWeights(stored)
+        let transformer: any EncoderDecoderTransformer
+        let tokenizer: any TwoSidedTokenizer
+        do {
+            switch modelType {
+            case "marian":
+                transformer = try Marian.transformer(configuration: JSONDecoder().decode(MarianConfiguration.self, from: data), weights: weights)
+                tokenizer = try MarianTokenizer(folder: folder)
+            default:
+                throw ModelError.unsupportedArchitecture(modelType)
+            }
+        } catch let error as DecodingError {
+            throw ModelError.invalidConfiguration("config.json in \(folder): \(ArchitectureRegistry.describe(error))")
+        } catch ModelError.invalidConfiguration(let detail) {
+            throw ModelError.invalidConfiguration("config.json (model_type '\(modelType)'): \(detail)")
+        }
+        let generationFile: Data?
+        do {
+            generationFile = try RegularFile.contentsIfPresent(of: folder + "/generation_config.json", limit: 16 << 20)
+        } catch {
+            throw ModelError.invalidConfiguration(error.description)
+        }
+        var generation = try EncoderDecoderGenerationConfig.read(config: data, generation: generationFile)
+        if generation.endOfSequence.isEmpty, let eos = tokenizer.specialTokens.eos { generation.endOfSequence = [eos] }
+        let dims = transformer.dimensions
+        guard (0..<dims.vocabularySize).contains(generation.decoderStartTokenID) else {
+            throw ModelError.invalidConfiguration("decoder_start_token_id \(generation.decoderStartTokenID) is outside the vocabulary (size \(dims.vocabularySize))")
+        }
+        var special: [String: Int] = [:]
+        let roles = tokenizer.specialTokens
+        if let bos = roles.bos { special["bos"] = bos }
+        if let eos = roles.eos { special["eos"] = eos }
+        if let unk = roles.unk { special["unk"] = unk }
+        if let pad = roles.pad { special["pad"] = pad }
+        special["decoder_start"] = generation.decoderStartTokenID
+        let info = ModelInfo(
+            architecture: modelType, layerCount: dims.layerCount, headCount: dims.headCount,
+            keyValueHeadCount: dims.keyValueHeadCount, hiddenSize: dims.hiddenSize, vocabularySize: dims.vocabularySize,
+            maxPositions: dims.maxPositions, memoryBytes: weights.bytes, specialTokens: special, source: folder)
+        return EncoderDecoderModel(info: info, transformer: transformer, tokenizer: tokenizer, generation: generation)
+    }
+}
+
+/// A loaded model of either shape: what the daemon keeps resident.
+public enum LoadedModel: Sendable {
+    case causal(LanguageModel)
+    case encoderDecoder(EncoderDecoderModel)
+
+    public var info: ModelInfo {
+        switch self {
+        case .causal(let model): model.info
+        case .encoderDecoder(let model): model.info
+        }
+    }
+
+    public var isEncoderDecoder: Bool {
+        if case .encoderDecoder = self { return true }
+        return false
+    }
+
+    /// Loads a model of either shape from `location`.
+    public static func load(_ location: ModelLocation) throws -> LoadedModel {
+        if case .path(let path) = location, let (data, type) = try ModelLoader.encoderDecoderConfiguration(folder: path) {
+            MemoryPolicy.retainFreedMemory()
+            BLAS.configureThreads()
+            return .encoderDecoder(try EncoderDecoderLoader.load(folder: path, configuration: data, modelType: type))
+        }
+        return .causal(try LanguageModel.load(location))
+    }
+}

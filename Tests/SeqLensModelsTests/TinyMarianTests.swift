@@ -1,0 +1,105 @@
+import Foundation
+import Testing
+import SeqLensTestSupport
+@testable import SeqLensModels
+import SeqLensTensor
+import SeqLensTokenizers
+
+/// The tiny random Marian of scripts/fixtures/make_encoder_decoder_fixtures.py against
+/// transformers 5.24 on the same files: logits, greedy and 4-beam generations.
+@Suite("Tiny Marian: logits and generations equal transformers'")
+struct TinyMarianTests {
+    let model: EncoderDecoderModel
+    let reference: [String: Any]
+
+    init() throws {
+        guard case .encoderDecoder(let loaded) = try LoadedModel.load(.path(Fixtures.path("models/tiny-marian"))) else {
+            throw MissingFixture(description: "tiny-marian did not load as an encoder-decoder model")
+        }
+        model = loaded
+        reference = try Fixtures.json("models/tiny-marian/reference.json")
+    }
+
+    @Test func loadsAsMarian() {
+        #expect(model.info.architecture == "marian")
+        #expect(model.encoderLayerCount == 2 && model.info.layerCount == 2)
+        #expect(model.generation.decoderStartTokenID == 331)
+        #expect(model.generation.numBeams == 4)
+        #expect(model.generation.badWordsIDs == [[331]])
+        #expect(model.generation.forcedEOSTokenIDs == [0])
+        #expect(model.generation.renormalizeLogits)
+        #expect(model.info.specialTokens["decoder_start"] == 331)
+    }
+
+    @Test func logitsAtEveryDecoderPosition() throws {
+        let cases = try #require(reference["logits"] as? [[String: Any]])
+        #expect(cases.count == 3)
+        var worst: Float = 0
+        for item in cases {
+            let source = try #require(item["sourceIds"] as? [Int])
+            let decoderInput = try #require(item["decoderInputIds"] as? [Int])
+            let expected = try #require(item["logits"] as? [[Double]]).flatMap { $0.map(Float.init) }
+            // The fixture's ids are what the tokenizer gives.
+            #expect(model.tokenizer.encode(try #require(item["source"] as? String), side: .source, addSpecialTokens: true) == source)
+            let logits = try model.logits(source: source, decoderInput: decoderInput).scalars
+            try #require(logits.count == expected.count)
+            for (a, b) in zip(logits, expected) { worst = max(worst, abs(a - b)) }
+        }
+        print("tiny-marian: max |logit difference| = \(worst)")
+        #expect(worst <= 1e-4)
+    }
+
+    @Test func greedyEqualsTransformers() throws {
+        let cases = try #require(reference["greedy"] as? [[String: Any]])
+        for item in cases {
+            let source = try #require(item["sourceIds"] as? [Int])
+            let expected = try #require(item["ids"] as? [Int])
+            let scores = try #require(item["chosenScores"] as? [Double])
+            var options = EncoderDecoderGenerationOptions()
+            options.maxNewTokens = 12
+            options.numBeams = 1
+            let generation = try model.generate(source: source, options: options)
+            #expect([331] + generation.tokens.map(\.id) == expected)
+            #expect(generation.text == item["text"] as? String)
+            // The processed scores (bad words banned, EOS forced at the 12th token, renormalised).
+            for (a, b) in zip(generation.transitionScores, scores) { #expect(abs(a - Float(b)) <= 1e-4) }
+            #expect(generation.tokens.count == 12 && generation.stopReason == .endOfSequence)
+        }
+    }
+
+    @Test func beamSearchEqualsTransformers() throws {
+        let cases = try #require(reference["beam"] as? [[String: Any]])
+        let pad = 331
+        for item in cases {
+            let source = model.tokenizer.encode(try #require(item["source"] as? String), side: .source, addSpecialTokens: true)
+            let sequences = try #require(item["sequences"] as? [[Int]])
+            let scores = try #require(item["sequenceScores"] as? [Double])
+            var options = EncoderDecoderGenerationOptions()
+            options.maxNewTokens = 12
+            options.numReturnSequences = 4
+            let generation = try model.generate(source: source, options: options)
+            try #require(generation.beams.count == 4)
+            for (beam, (ids, score)) in zip(generation.beams, zip(sequences, scores)) {
+                // transformers pads shorter beams with the pad id.
+                var expected = Array(ids.dropFirst())
+                while expected.last == pad { expected.removeLast() }
+                #expect(beam.ids == expected)
+                #expect(abs(beam.sequenceScore - Float(score)) <= 1e-4, "\(beam.sequenceScore) vs \(score)")
+            }
+            #expect(generation.tokens.map(\.id) == generation.beams[0].ids)
+        }
+    }
+
+    @Test func badInputIsAnError() throws {
+        #expect(throws: ModelError.emptyInput) { try model.logits(source: [], decoderInput: [331]) }
+        let long = Array(repeating: 5, count: 65)
+        #expect(throws: ModelError.inputTooLong(tokens: 65, limit: 64)) { try model.logits(source: long, decoderInput: [331]) }
+        #expect(throws: ModelError.tokenOutOfRange(id: 400, vocabularySize: 332)) {
+            try model.generate(source: [400], options: EncoderDecoderGenerationOptions())
+        }
+        // A decoder-only entry point refuses the encoder-decoder folder by name.
+        #expect(throws: ModelError.encoderDecoderModel("marian")) {
+            try LanguageModel.load(.path(Fixtures.path("models/tiny-marian")))
+        }
+    }
+}
