@@ -90,6 +90,46 @@ struct TinyMarianTests {
         }
     }
 
+    /// no_repeat_ngram_size, repetition_penalty, length_penalty and early_stopping (true, "never"),
+    /// greedy and beam, each against transformers.
+    @Test func logitsProcessorsAndSearchOptionsEqualTransformers() throws {
+        let cases = try #require(reference["processors"] as? [[String: Any]])
+        #expect(cases.count == 16)
+        for item in cases {
+            let source = model.tokenizer.encode(try #require(item["source"] as? String), side: .source, addSpecialTokens: true)
+            let given = try #require(item["options"] as? [String: Any])
+            var options = EncoderDecoderGenerationOptions()
+            options.maxNewTokens = 12
+            options.numBeams = given["num_beams"] as? Int
+            options.noRepeatNgramSize = given["no_repeat_ngram_size"] as? Int
+            options.repetitionPenalty = (given["repetition_penalty"] as? Double).map(Float.init)
+            options.lengthPenalty = (given["length_penalty"] as? Double).map(Float.init)
+            options.numReturnSequences = given["num_return_sequences"] as? Int
+            switch given["early_stopping"] {
+            case let flag as Bool: options.earlyStopping = flag ? .yes : .no
+            case let word as String: options.earlyStopping = word == "never" ? .never : nil
+            default: break
+            }
+            let generation = try model.generate(source: source, options: options)
+            let sequences = try #require(item["sequences"] as? [[Int]])
+            func trimmed(_ ids: [Int]) -> [Int] {
+                var ids = Array(ids.dropFirst())
+                while ids.last == 331 { ids.removeLast() }
+                return ids
+            }
+            if options.numBeams == 1 {
+                #expect(generation.tokens.map(\.id) == trimmed(sequences[0]), "\(given)")
+            } else {
+                let scores = try #require(item["sequenceScores"] as? [Double])
+                try #require(generation.beams.count == sequences.count, "\(given)")
+                for (beam, (ids, score)) in zip(generation.beams, zip(sequences, scores)) {
+                    #expect(beam.ids == trimmed(ids), "\(given)")
+                    #expect(abs(beam.sequenceScore - Float(score)) <= 1e-4, "\(given): \(beam.sequenceScore) vs \(score)")
+                }
+            }
+        }
+    }
+
     @Test func badInputIsAnError() throws {
         #expect(throws: ModelError.emptyInput) { try model.logits(source: [], decoderInput: [331]) }
         let long = Array(repeating: 5, count: 65)

@@ -274,7 +274,7 @@ struct BadDimension: Sendable, CustomTestStringConvertible {
 
     static let unknownFieldCases: [(String, RPCValue, String)] = [
         ("generate", ["model": "m", "inputs": ["a"], "maxNewToken": 3], "params.maxNewToken: unknown field"),
-        ("tokenize", ["model": "m", "texts": ["a"], "side": "left"], "params.side: unknown field"),
+        ("tokenize", ["model": "m", "texts": ["a"], "direction": "left"], "params.direction: unknown field"),
         ("detokenize", ["model": "m", "ids": [[1]], "skip": true], "params.skip: unknown field"),
         ("model/load", ["path": "x", "name": "y"], "params.name: unknown field"),
         ("model/unload", ["model": "m", "force": true], "params.force: unknown field"),

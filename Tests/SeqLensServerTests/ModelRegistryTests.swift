@@ -9,7 +9,7 @@ import Testing
 final class CountingLoader: ResidentModelLoader {
     let inner = EngineModelLoader()
     let loads = Mutex(0)
-    func load(_ location: ModelLocation) throws -> LanguageModel {
+    func load(_ location: ModelLocation) throws -> LoadedModel {
         loads.withLock { $0 += 1 }
         return try inner.load(location)
     }

@@ -17,7 +17,7 @@ struct LogitsProcessing {
             }
         }
         let n = config.noRepeatNgramSize
-        if n > 0, length + 1 >= n {
+        if n > 0, length >= n {
             // NoRepeatNGramLogitsProcessor: ban what would complete an n-gram already present.
             let prefix = Array(sequence[(length - n + 1)...])
             for start in 0...(length - n) where Array(sequence[start..<(start + n - 1)]) == prefix {

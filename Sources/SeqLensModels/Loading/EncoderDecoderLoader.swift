@@ -67,6 +67,14 @@ public enum LoadedModel: Sendable {
         }
     }
 
+    /// The tokenizer with its sides (a decoder-only model's one tokenizer serves both).
+    public var tokenizer: any TwoSidedTokenizer {
+        switch self {
+        case .causal(let model): SameOnBothSides(model.tokenizer)
+        case .encoderDecoder(let model): model.tokenizer
+        }
+    }
+
     public var isEncoderDecoder: Bool {
         if case .encoderDecoder = self { return true }
         return false

@@ -36,12 +36,6 @@ struct AttributeHandler: MethodHandler {
             request = AttributionRequest(inputs: inputs)
             if let generated = try params.optionalArray("generatedTexts", of: String.self) {
                 try Self.checkOnePerInput(generated.count, inputs.count, field: "generatedTexts")
-                for (index, (text, input)) in zip(generated, inputs).enumerated() where !text.hasPrefix(input) {
-                    throw RPCError(
-                        .invalidParams,
-                        "params.generatedTexts[\(index)]: expected a text that starts with its input '\(input)' "
-                            + "(decoder-only models continue the input), got '\(text)'")
-                }
                 request.generatedTexts = generated
             }
             request.method = try Self.method(params)
@@ -176,6 +170,14 @@ struct AttributeHandler: MethodHandler {
 
     func handle(_ params: Params, context: RequestContext) throws -> RPCValue {
         let model = try params.interventions.apply(to: context.registry.use(params.model))
+        // A decoder-only model continues its input: each forced text starts with it.
+        for (index, (text, input)) in zip(params.request.generatedTexts ?? [], params.request.inputs).enumerated()
+        where !text.hasPrefix(input) {
+            throw RPCError(
+                .invalidParams,
+                "params.generatedTexts[\(index)]: expected a text that starts with its input '\(input)' "
+                    + "(decoder-only models continue the input), got '\(text)'")
+        }
         let destination = try context.outputFile(params.savePath, overwrite: params.overwrite)
         try context.checkCancellation()
         let request = params.request

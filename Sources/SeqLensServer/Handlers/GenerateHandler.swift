@@ -3,6 +3,9 @@ import SeqLensModels
 /// `generate {model, inputs, maxNewTokens, doSample, temperature, topK, topP, seed, returnTopK, ...}`:
 /// per input the generated text and each token with its probability and top alternatives.
 /// Cancellable at each token; reports progress per token when given a `workDoneToken`.
+/// For an encoder-decoder model the input is the source; its generation_config.json supplies the
+/// defaults (decoder start, forced and banned tokens, num_beams, max_length), and beam search
+/// (`numBeams` > 1) adds `beams`.
 struct GenerateHandler: MethodHandler {
     static let method = "generate"
     static let execution = Execution.computeQueue
@@ -10,7 +13,8 @@ struct GenerateHandler: MethodHandler {
     struct Params: RequestParams {
         static let fields: Set<String> = [
             "model", "inputs", "addSpecialTokens", "returnPromptTokens", "maxNewTokens", "doSample", "temperature",
-            "topK", "topP", "seed", "returnTopK", "stopAtEos", "interventions",
+            "topK", "topP", "seed", "returnTopK", "stopAtEos", "interventions", "numBeams", "numReturnSequences",
+            "lengthPenalty", "earlyStopping", "noRepeatNgramSize", "repetitionPenalty",
         ]
         var model: String
         var inputs: [String]
@@ -18,6 +22,9 @@ struct GenerateHandler: MethodHandler {
         var addSpecialTokens: Bool
         var returnPromptTokens: Bool
         var interventions: InterventionArguments
+        var searchOptions = EncoderDecoderGenerationOptions()
+        /// Fields given explicitly, for the errors of a model that cannot honour them.
+        var given: Set<String> = []
         var modelID: String? { model }
 
         init(from params: ParamsReader) throws(RPCError) {
@@ -34,10 +41,32 @@ struct GenerateHandler: MethodHandler {
             if let value = try params.optional("returnTopK", in: 0...1000) { options.returnTopK = value }
             if let value = try params.optional("stopAtEos", as: Bool.self) { options.stopAtEOS = value }
             interventions = try InterventionArguments(params)
+            searchOptions.numBeams = try params.optional("numBeams", in: 1...64)
+            searchOptions.numReturnSequences = try params.optional("numReturnSequences", in: 1...64)
+            if let value = try params.optional("lengthPenalty", in: -1e6...1e6) { searchOptions.lengthPenalty = Float(value) }
+            if let value = try params.optional("noRepeatNgramSize", in: 0...1_000_000) { searchOptions.noRepeatNgramSize = value }
+            if let value = try params.optional("repetitionPenalty", in: 1e-6...1e6) { searchOptions.repetitionPenalty = Float(value) }
+            switch params.members["earlyStopping"] {
+            case nil, .null?: break
+            case .bool(let flag)?: searchOptions.earlyStopping = flag ? .yes : .no
+            case .string("never")?: searchOptions.earlyStopping = .never
+            case _?: throw RPCError(.invalidParams, "params.earlyStopping: expected true, false or \"never\"")
+            }
+            searchOptions.returnTopK = options.returnTopK
+            if params.contains("maxNewTokens") { searchOptions.maxNewTokens = options.maxNewTokens }
+            given = Set(Self.fields.filter(params.contains))
         }
     }
 
     func handle(_ params: Params, context: RequestContext) throws -> RPCValue {
+        if case .encoderDecoder(let model) = try context.registry.useAny(params.model) {
+            return try handleEncoderDecoder(params, model: model, context: context)
+        }
+        let searchFields = ["numBeams", "numReturnSequences", "lengthPenalty", "earlyStopping", "noRepeatNgramSize", "repetitionPenalty"]
+        if let field = searchFields.first(where: params.given.contains),
+           !(field == "numBeams" && params.searchOptions.numBeams == 1) {
+            throw RPCError(.invalidParams, "params.\(field): beam search and these logits processors serve encoder-decoder models so far")
+        }
         let model = try params.interventions.apply(to: context.registry.use(params.model))
         let info = model.info
         if params.options.returnTopK > info.vocabularySize {
@@ -67,6 +96,61 @@ struct GenerateHandler: MethodHandler {
             if params.returnPromptTokens {
                 let strings = model.tokenStrings(prompt)
                 result["promptTokens"] = .array(zip(prompt, strings).map { ["id": .integer($0), "token": .string($1)] })
+            }
+            results.append(.object(result))
+        }
+        context.progress?.end(message: "done")
+        return ["results": .array(results)]
+    }
+
+    /// Greedy decoding or beam search of each source, with the checkpoint's generation config.
+    private func handleEncoderDecoder(_ params: Params, model: EncoderDecoderModel, context: RequestContext) throws -> RPCValue {
+        for field in ["doSample", "temperature", "topK", "topP", "seed", "stopAtEos", "interventions", "returnPromptTokens"]
+        where params.given.contains(field) {
+            throw RPCError(.invalidParams, "params.\(field): not supported for encoder-decoder models yet")
+        }
+        let info = model.info
+        if params.options.returnTopK > info.vocabularySize {
+            throw RPCError(
+                .invalidParams,
+                "params.returnTopK: expected at most the vocabulary size \(info.vocabularySize), got \(params.options.returnTopK)")
+        }
+        let beams = params.searchOptions.numBeams ?? model.generation.numBeams
+        if let count = params.searchOptions.numReturnSequences, count > beams {
+            throw RPCError(.invalidParams, "params.numReturnSequences: \(count) is more than numBeams \(beams)")
+        }
+        let sources = params.inputs.map { model.tokenizer.encode($0, side: .source, addSpecialTokens: params.addSpecialTokens) }
+        for (index, source) in sources.enumerated() {
+            guard !source.isEmpty else {
+                throw RPCError(.invalidParams, "params.inputs[\(index)]: the input has no tokens; give text or set addSpecialTokens")
+            }
+            guard source.count <= info.maxPositions else {
+                throw RPCError(
+                    .inputTooLong,
+                    "params.inputs[\(index)]: \(source.count) source tokens exceed the model's limit of \(info.maxPositions) positions",
+                    data: ["promptTokens": .integer(source.count), "maxPositions": .integer(info.maxPositions)])
+            }
+        }
+        context.progress?.begin(title: "generate", message: "\(sources.count) input(s)")
+        var results: [RPCValue] = []
+        for (index, source) in sources.enumerated() {
+            try context.checkCancellation()
+            let outcome = try model.generate(source: source, options: params.searchOptions) { _, step in
+                try context.checkCancellation()
+                context.progress?.report(fraction: Double(index) / Double(sources.count), message: "input \(index + 1), token \(step + 1)")
+            }
+            var result: [String: RPCValue] = [
+                "text": .string(outcome.text),
+                "tokens": outcome.tokens.json,
+                "stopReason": .string(outcome.stopReason.rawValue),
+            ]
+            if beams > 1 {
+                result["beams"] = .array(outcome.beams.map { beam in
+                    [
+                        "text": .string(beam.text), "ids": beam.ids.json, "sequenceScore": .number(Double(beam.sequenceScore)),
+                        "transitionScores": beam.transitionScores.json,
+                    ]
+                })
             }
             results.append(.object(result))
         }

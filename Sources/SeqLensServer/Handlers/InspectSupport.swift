@@ -113,3 +113,34 @@ extension SiteCatalog {
         })
     }
 }
+
+extension LoadedModel {
+    /// `[{name, shape}]`: a decoder-only model's sites; for an encoder-decoder model the names of
+    /// both stacks' sites (`encoder.blocks.{i}.*`, `decoder.blocks.{i}.*`, with cross-attention).
+    var siteListing: RPCValue {
+        switch self {
+        case .causal(let model): return model.sites.listing
+        case .encoderDecoder(let model):
+            let c = model.info.hiddenSize, h = model.info.headCount
+            func entry(_ site: Site, _ shape: [Int?]) -> RPCValue {
+                ["name": .string(site.description), "shape": .array(shape.map { $0.map(RPCValue.integer) ?? .null })]
+            }
+            var sites: [RPCValue] = []
+            for stack in Site.Stack.allCases {
+                let layers = stack == .encoder ? model.encoderLayerCount : model.info.layerCount
+                sites.append(entry(Site(.embed, stack: stack), [nil, c]))
+                for layer in 0..<layers {
+                    var kinds: [Site.Kind] = [.residPre, .attentionPattern, .attentionZ, .attentionOut]
+                    if stack == .decoder { kinds += [.crossAttentionPattern, .crossAttentionZ, .crossAttentionOut] }
+                    kinds += [.residMid, .mlpOut, .residPost]
+                    for kind in kinds {
+                        let shape: [Int?] = kind.isPattern ? [h, nil, nil] : [nil, c]
+                        sites.append(entry(Site(kind, layer: layer, stack: stack), shape))
+                    }
+                }
+                sites.append(entry(Site(.finalNormOut, stack: stack), [nil, c]))
+            }
+            return .array(sites)
+        }
+    }
+}

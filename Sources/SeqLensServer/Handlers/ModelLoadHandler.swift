@@ -32,7 +32,7 @@ struct ModelLoadHandler: MethodHandler {
             guard case .object(var members) = ModelDescription(entry: outcome.entry).json else { return .null }
             members["alreadyResident"] = .bool(outcome.alreadyResident)
             members["evicted"] = outcome.evicted.json
-            members["sites"] = outcome.entry.model.sites.listing
+            members["sites"] = outcome.entry.model.siteListing
             return .object(members)
         }
     }

@@ -6,7 +6,7 @@ struct ModelDescription: JSONRepresentable {
 
     var json: RPCValue {
         let info = entry.info
-        return [
+        var members: [String: RPCValue] = [
             "id": .string(entry.id),
             "architecture": .string(info.architecture),
             "layers": .integer(info.layerCount),
@@ -20,7 +20,13 @@ struct ModelDescription: JSONRepresentable {
             "source": .string(info.source),
             "loadMilliseconds": .number(entry.loadMilliseconds),
             "requestsServed": .integer(entry.requestsServed),
+            "isEncoderDecoder": .bool(entry.model.isEncoderDecoder),
         ]
+        if case .encoderDecoder(let model) = entry.model {
+            members["encoderLayers"] = .integer(model.encoderLayerCount)
+            members["decoderLayers"] = .integer(info.layerCount)
+        }
+        return .object(members)
     }
 }
 

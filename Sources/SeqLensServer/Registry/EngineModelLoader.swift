@@ -4,7 +4,7 @@ import SeqLensModels
 /// Turns a `model/load` path into a resident model. The engine's loader serves the daemon; tests
 /// wrap it to count reads from storage.
 public protocol ResidentModelLoader: Sendable {
-    func load(_ location: ModelLocation) throws -> LanguageModel
+    func load(_ location: ModelLocation) throws -> LoadedModel
     /// The identity of the files behind `location`: equal keys mean the same model.
     func key(for location: ModelLocation) -> String
     /// Expected resident bytes before loading (file sizes), when they can be known.
@@ -15,8 +15,8 @@ public protocol ResidentModelLoader: Sendable {
 public struct EngineModelLoader: ResidentModelLoader {
     public init() {}
 
-    public func load(_ location: ModelLocation) throws -> LanguageModel {
-        try LanguageModel.load(location)
+    public func load(_ location: ModelLocation) throws -> LoadedModel {
+        try LoadedModel.load(location)
     }
 
     public func key(for location: ModelLocation) -> String {

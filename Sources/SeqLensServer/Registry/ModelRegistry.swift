@@ -7,7 +7,7 @@ public struct ResidentEntry: Sendable {
     public var id: String
     /// The loader's key for the files (canonical path): same key, same model.
     public var key: String
-    public var model: LanguageModel
+    public var model: LoadedModel
     public var loadMilliseconds: Double
     public var loadedAt: Date
     /// Logical clock of the last use, for least-recently-used eviction.
@@ -58,10 +58,22 @@ public final class ModelRegistry: Sendable {
     /// Resident models, least recently used first.
     public var entries: [ResidentEntry] { state.withLock { $0.entries.values.sorted { $0.lastUse < $1.lastUse } } }
 
-    /// The model with `id`, marked as used now.
-    /// - Throws: `modelNotFound` naming the resident ids.
+    /// The decoder-only model with `id`, marked as used now.
+    /// - Throws: `modelNotFound` naming the resident ids; `invalidParams` for an encoder-decoder model.
     public func use(_ id: String) throws(RPCError) -> LanguageModel {
-        let found: LanguageModel? = state.withLock { state in
+        switch try useAny(id) {
+        case .causal(let model): return model
+        case .encoderDecoder(let model):
+            throw RPCError(
+                .invalidParams,
+                "params.model: '\(id)' is an encoder-decoder model (\(model.info.architecture)); this method serves decoder-only models so far (encoder-decoder models support tokenize, detokenize and generate)")
+        }
+    }
+
+    /// The model with `id`, of either shape, marked as used now.
+    /// - Throws: `modelNotFound` naming the resident ids.
+    public func useAny(_ id: String) throws(RPCError) -> LoadedModel {
+        let found: LoadedModel? = state.withLock { state in
             guard var entry = state.entries[id] else { return nil }
             state.clock += 1
             entry.lastUse = state.clock
@@ -88,7 +100,7 @@ public final class ModelRegistry: Sendable {
             evicted += try makeRoom(for: estimate, what: Self.describe(location), busy: busy)
         }
         let started = Date()
-        let model: LanguageModel
+        let model: LoadedModel
         do {
             model = try loader.load(location)
         } catch {

@@ -1,0 +1,145 @@
+import Foundation
+import Testing
+
+@testable import SeqLensServer
+
+/// The daemon with the tiny Marian (issue 11): load, tokenize and detokenize by side, greedy and
+/// beam-search generate, and the errors of what encoder-decoder models cannot do yet. In process,
+/// over real pipes; the expected values come from transformers (the fixture's reference.json).
+@Suite struct EncoderDecoderServerTests {
+    let reference: [String: Any]
+
+    init() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: PackagePaths.fixtureModel("tiny-marian") + "/reference.json"))
+        reference = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    func daemon() throws -> InProcessDaemon {
+        let daemon = InProcessDaemon()
+        daemon.initialize()
+        let loaded = try #require(daemon.client.call("model/load", ["path": .string(PackagePaths.fixtureModel("tiny-marian")), "id": "mt"]))
+        #expect(loaded["architecture"] == "marian")
+        #expect(loaded["isEncoderDecoder"] == true)
+        #expect(loaded["encoderLayers"] == 2 && loaded["decoderLayers"] == 2)
+        #expect(loaded["specialTokens"]?["decoder_start"] == 331)
+        let sites = loaded["sites"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+        #expect(sites.contains("encoder.blocks.1.resid_post") && sites.contains("decoder.blocks.0.cross_attn.pattern"))
+        return daemon
+    }
+
+    func error(_ daemon: InProcessDaemon, _ method: String, _ params: RPCValue) throws -> (code: Int, message: String) {
+        let id = daemon.client.request(method, params)
+        let reply = try #require(daemon.client.response(to: id))
+        let error = try #require(reply["error"], "\(method) \(params) should fail")
+        return (try #require(error["code"]?.intValue), error["message"]?.stringValue ?? "")
+    }
+
+    @Test func tokenizeBySide() throws {
+        let daemon = try daemon()
+        let cases = try #require(reference["tokenizer"] as? [[String: Any]])
+        // Strings whose two sides differ, so that `side` is really chosen.
+        let differing = cases.filter { ($0["source"] as? [Int]) != ($0["target"] as? [Int]) }.prefix(10)
+        try #require(differing.count == 10)
+        let texts = RPCValue.array(differing.map { .string($0["text"] as! String) })
+        for side in ["source", "target"] {
+            let results = try #require(
+                daemon.client.call("tokenize", ["model": "mt", "texts": texts, "side": .string(side), "returnOffsets": true])?["results"]?.arrayValue)
+            for (entry, result) in zip(differing, results) {
+                #expect(result["ids"]?.arrayValue?.compactMap { $0.intValue } == entry[side] as? [Int])
+                #expect(result["offsets"]?.arrayValue?.count == (entry[side] as? [Int])?.count)
+            }
+        }
+        let decodes = try #require(reference["decodes"] as? [[String: Any]])
+        let ids = RPCValue.array(decodes.map { .array(($0["ids"] as! [Int]).map(RPCValue.integer)) })
+        let texts2 = try #require(daemon.client.call("detokenize", ["model": "mt", "ids": ids, "skipSpecialTokens": true])?["texts"]?.arrayValue)
+        #expect(texts2.compactMap { $0.stringValue } == decodes.map { $0["text"] as! String })
+        #expect(try error(daemon, "tokenize", ["model": "mt", "texts": ["a"], "side": "both"]).code == -32602)
+        #expect(try error(daemon, "tokenize", ["model": "mt", "texts": ["a"], "side": "both"]).message.contains("params.side"))
+        _ = daemon.shutdown()
+    }
+
+    @Test func greedyAndBeamGenerate() throws {
+        let daemon = try daemon()
+        let greedy = try #require(reference["greedy"] as? [[String: Any]])
+        for entry in greedy {
+            let result = try #require(
+                daemon.client.call("generate", ["model": "mt", "inputs": [.string(entry["source"] as! String)], "numBeams": 1, "maxNewTokens": 12])?["results"]?.arrayValue?.first)
+            let ids = result["tokens"]?.arrayValue?.compactMap { $0["id"]?.intValue }
+            #expect(ids.map { [331] + $0 } == entry["ids"] as? [Int])
+            #expect(result["text"]?.stringValue == entry["text"] as? String)
+            #expect(result["stopReason"] == "endOfSequence")
+            #expect(result["beams"] == nil)
+        }
+        // numBeams comes from generation_config.json (4): beam search by default.
+        let beams = try #require(reference["beam"] as? [[String: Any]])
+        for entry in beams {
+            let result = try #require(
+                daemon.client.call("generate", ["model": "mt", "inputs": [.string(entry["source"] as! String)], "maxNewTokens": 12, "numReturnSequences": 4])?["results"]?.arrayValue?.first)
+            let returned = try #require(result["beams"]?.arrayValue)
+            let scores = try #require(entry["sequenceScores"] as? [Double])
+            try #require(returned.count == 4)
+            for (beam, (sequence, score)) in zip(returned, zip(entry["sequences"] as! [[Int]], scores)) {
+                var expected = Array(sequence.dropFirst())
+                while expected.last == 331 { expected.removeLast() }
+                #expect(beam["ids"]?.arrayValue?.compactMap { $0.intValue } == expected)
+                #expect(abs((beam["sequenceScore"]?.doubleValue ?? 0) - score) <= 1e-4)
+                #expect(beam["transitionScores"]?.arrayValue?.count == expected.count)
+            }
+            #expect(result["text"] == returned[0]["text"])
+        }
+        _ = daemon.shutdown()
+    }
+
+    @Test func badInputIsAClearError() throws {
+        let daemon = try daemon()
+        for beams in [0, 65] {
+            let (code, message) = try error(daemon, "generate", ["model": "mt", "inputs": ["Hello"], "numBeams": .integer(beams)])
+            #expect(code == -32602 && message.contains("params.numBeams"))
+        }
+        let tooMany = try error(daemon, "generate", ["model": "mt", "inputs": ["Hello"], "numBeams": 2, "numReturnSequences": 3])
+        #expect(tooMany.code == -32602 && tooMany.message.contains("numReturnSequences"))
+        // A source longer than the model's 64 positions.
+        let long = String(repeating: "the licence ", count: 80)
+        #expect(try error(daemon, "generate", ["model": "mt", "inputs": [.string(long)]]).code == -32013)
+        // What serves decoder-only models only names the model and what does work.
+        let attribute = try error(daemon, "attribute", ["model": "mt", "inputs": ["Hello"], "generatedTexts": ["Ciao"]])
+        #expect(attribute.code == -32602 && attribute.message.contains("encoder-decoder"), "\(attribute.message)")
+        let sampling = try error(daemon, "generate", ["model": "mt", "inputs": ["Hello"], "doSample": true])
+        #expect(sampling.code == -32602 && sampling.message.contains("params.doSample"))
+        // Beam search on a decoder-only model is refused by name, not ignored.
+        try #require(daemon.client.call("model/load", ["path": .string(PackagePaths.fixtureModel("tiny-gpt2")), "id": "lm"]) != nil)
+        let causal = try error(daemon, "generate", ["model": "lm", "inputs": ["Hello"], "numBeams": 4])
+        #expect(causal.code == -32602 && causal.message.contains("params.numBeams"))
+        #expect(daemon.client.call("generate", ["model": "lm", "inputs": ["Hello"], "numBeams": 1, "maxNewTokens": 2]) != nil)
+        _ = daemon.shutdown()
+    }
+
+    /// Every encoder-decoder request and reply conforms to the OpenRPC spec.
+    @Test func repliesConformToTheSpec() throws {
+        let spec = try ProtocolSpecification()
+        let daemon = InProcessDaemon()
+        daemon.initialize()
+        var sent: [RPCValue: String] = [:]
+        var replies: [RPCValue] = []
+        func exchange(_ method: String, _ params: RPCValue) {
+            let message: RPCValue = ["jsonrpc": "2.0", "id": 1, "method": .string(method), "params": params]
+            #expect(spec.problems(message, from: "client", requests: &sent).isEmpty, "\(method) \(params)")
+            let id = daemon.client.request(method, params)
+            sent[.integer(id)] = method
+            if let reply = daemon.client.response(to: id) { replies.append(reply) }
+        }
+        exchange("model/load", ["path": .string(PackagePaths.fixtureModel("tiny-marian")), "id": "mt"])
+        exchange("tokenize", ["model": "mt", "texts": ["Hello world"], "side": "target", "returnOffsets": true])
+        exchange("detokenize", ["model": "mt", "ids": [[12, 0]], "side": "target"])
+        exchange("generate", ["model": "mt", "inputs": ["Hello world"], "numBeams": 1, "maxNewTokens": 4, "returnTopK": 2])
+        exchange("generate", ["model": "mt", "inputs": ["Hello world"], "numBeams": 3, "numReturnSequences": 2, "maxNewTokens": 4,
+                              "lengthPenalty": 0.5, "earlyStopping": "never", "noRepeatNgramSize": 2, "repetitionPenalty": 1.2])
+        exchange("model/list", [:])
+        #expect(replies.count == 6 && replies.allSatisfy { $0["result"] != nil }, "\(replies.filter { $0["error"] != nil })")
+        for reply in replies {
+            let problems = spec.problems(reply, from: "server", requests: &sent)
+            #expect(problems.isEmpty, "\(reply): \(problems)")
+        }
+        _ = daemon.shutdown()
+    }
+}
