@@ -16,6 +16,10 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Nucleus sampling mass (1: all).") var topP: Float = 1
     @Option(help: "Random seed for sampling.") var seed: UInt64 = 0
     @Option(help: "Show this many most likely alternatives per token.") var returnTopK = 0
+    @Option(help: "Encoder-decoder models: beams (default: the checkpoint's generation config; 1 is greedy).")
+    var numBeams: Int?
+    @Option(help: "Encoder-decoder models: beams to show, best first (at most --num-beams).")
+    var numReturnSequences: Int?
     @Flag(help: "Print JSON instead of text.") var json = false
 
     @Argument(help: "Prompts to continue.") var prompts: [String]
@@ -24,11 +28,18 @@ struct GenerateCommand: ParsableCommand {
         guard maxNewTokens >= 1 else { throw ValidationError("--max-new-tokens must be at least 1") }
         guard temperature > 0 else { throw ValidationError("--temperature must be positive") }
         guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+        if let numBeams, !(1...64).contains(numBeams) { throw ValidationError("--num-beams must be in 1...64") }
+        if let count = numReturnSequences, !(1...64).contains(count) { throw ValidationError("--num-return-sequences must be in 1...64") }
     }
 
     func run() throws {
         try running {
-            let model = try modelOptions.load()
+            let loaded = try modelOptions.loadAny()
+            if case .encoderDecoder(let model) = loaded { return try translate(model) }
+            guard (numBeams ?? 1) == 1, numReturnSequences == nil else {
+                throw CommandFailure(description: "--num-beams and --num-return-sequences serve encoder-decoder models so far")
+            }
+            guard case .causal(let model) = loaded else { return }
             var options = GenerationOptions()
             options.maxNewTokens = maxNewTokens
             options.doSample = doSample
@@ -61,5 +72,38 @@ struct GenerateCommand: ParsableCommand {
             }
             if json { try printJSON(results) }
         }
+    }
+
+    /// Each prompt as an encoder-decoder model's source: greedy or beam search as its generation
+    /// config says, the beams listed with their scores.
+    private func translate(_ model: EncoderDecoderModel) throws {
+        guard !doSample else { throw CommandFailure(description: "--do-sample serves decoder-only models so far") }
+        var options = EncoderDecoderGenerationOptions()
+        options.maxNewTokens = maxNewTokens
+        options.numBeams = numBeams
+        options.numReturnSequences = numReturnSequences
+        options.returnTopK = returnTopK
+        var results: [[String: Any]] = []
+        for prompt in prompts {
+            let source = model.tokenizer.encode(prompt, side: .source, addSpecialTokens: true)
+            try model.check(source, side: .source)
+            let generation = try model.generate(source: source, options: options)
+            if json {
+                results.append([
+                    "source": prompt, "text": generation.text, "stopReason": generation.stopReason.rawValue,
+                    "tokens": generation.tokens.map { ["id": $0.id, "token": $0.token, "prob": Double($0.probability)] },
+                    "beams": generation.beams.map { ["text": $0.text, "ids": $0.ids, "sequenceScore": Double($0.sequenceScore)] },
+                ])
+                continue
+            }
+            print("\(prompt)\n→ \u{1B}[1m\(generation.text)\u{1B}[0m")
+            for token in generation.tokens {
+                print(String(format: "  %-20@ p=%.4f", token.token.debugDescription as NSString, token.probability))
+            }
+            for (rank, beam) in generation.beams.enumerated() where generation.beams.count > 1 {
+                print(String(format: "  beam %d  score %.4f  ", rank + 1, beam.sequenceScore) + beam.text)
+            }
+        }
+        if json { try printJSON(results) }
     }
 }

@@ -10,6 +10,11 @@ struct ModelOptions: ParsableArguments {
     func load() throws -> LanguageModel {
         try LanguageModel.load(ModelLocation(argument: model))
     }
+
+    /// A model of either shape (commands that serve encoder-decoder models too).
+    func loadAny() throws -> LoadedModel {
+        try LoadedModel.load(ModelLocation(argument: model))
+    }
 }
 
 /// Prints a JSON value (from Foundation objects) on stdout.

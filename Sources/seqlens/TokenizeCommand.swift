@@ -1,5 +1,8 @@
 import ArgumentParser
 import SeqLensModels
+import SeqLensTokenizers
+
+extension TextSide: ExpressibleByArgument {}
 
 /// `seqlens tokenize`: token ids and strings of each text.
 struct TokenizeCommand: ParsableCommand {
@@ -14,16 +17,19 @@ struct TokenizeCommand: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
+    @Option(help: "An encoder-decoder model's tokenizer side: source or target (HF's text_target).")
+    var side: TextSide = .source
+
     @Argument(help: "Texts to tokenize.")
     var texts: [String]
 
     func run() throws {
         try running {
-            let model = try modelOptions.load()
+            let tokenizer = try modelOptions.loadAny().tokenizer
             var results: [[String: Any]] = []
             for text in texts {
-                let ids = model.encode(text, addSpecialTokens: addSpecialTokens)
-                let tokens = model.tokenStrings(ids)
+                let ids = tokenizer.encode(text, side: side, addSpecialTokens: addSpecialTokens)
+                let tokens = ids.map(tokenizer.tokenString)
                 if json {
                     results.append(["text": text, "ids": ids, "tokens": tokens])
                 } else {

@@ -143,3 +143,44 @@ import Testing
         _ = daemon.shutdown()
     }
 }
+
+/// `seqlens generate` and `seqlens tokenize` with an encoder-decoder model, through the binary.
+@Suite struct EncoderDecoderCommandTests {
+    static func run(_ arguments: [String]) throws -> (Int32, Any?, String) {
+        let process = Process()
+        process.executableURL = try #require(PackagePaths.binary)
+        process.arguments = arguments
+        let output = Pipe(), errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let err = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, try? JSONSerialization.jsonObject(with: out), String(decoding: err, as: UTF8.self))
+    }
+
+    @Test func generateAndTokenizeFromTheCommandLine() throws {
+        let folder = PackagePaths.fixtureModel("tiny-marian")
+        let data = try Data(contentsOf: URL(fileURLWithPath: folder + "/reference.json"))
+        let reference = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let greedy = try #require((reference["greedy"] as? [[String: Any]])?.first)
+        let (status, json, err) = try Self.run(
+            ["generate", "-m", folder, "--num-beams", "1", "--max-new-tokens", "12", "--json", try #require(greedy["source"] as? String)])
+        #expect(status == 0, "\(err)")
+        let result = try #require((json as? [[String: Any]])?.first)
+        let ids = try #require(result["tokens"] as? [[String: Any]]).compactMap { $0["id"] as? Int }
+        #expect([331] + ids == greedy["ids"] as? [Int])
+        #expect(result["text"] as? String == greedy["text"] as? String)
+
+        let differing = try #require((reference["tokenizer"] as? [[String: Any]])?.first { ($0["source"] as? [Int]) != ($0["target"] as? [Int]) })
+        let (tokenizeStatus, tokens, _) = try Self.run(
+            ["tokenize", "-m", folder, "--side", "target", "--add-special-tokens", "--json", try #require(differing["text"] as? String)])
+        #expect(tokenizeStatus == 0)
+        #expect((tokens as? [[String: Any]])?.first?["ids"] as? [Int] == differing["target"] as? [Int])
+
+        // Decoder-only only: a clear failure, not a crash.
+        let (attributeStatus, _, message) = try Self.run(["attribute", "-m", folder, "Hello", "--generated-text", "Hello world"])
+        #expect(attributeStatus == 1 && message.contains("encoder-decoder"))
+    }
+}
