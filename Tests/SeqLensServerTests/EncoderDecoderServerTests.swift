@@ -106,6 +106,11 @@ import Testing
         #expect(attribute.code == -32602 && attribute.message.contains("encoder-decoder"), "\(attribute.message)")
         let sampling = try error(daemon, "generate", ["model": "mt", "inputs": ["Hello"], "doSample": true])
         #expect(sampling.code == -32602 && sampling.message.contains("params.doSample"))
+        // Defaults, as clients send them, are accepted.
+        let defaults = daemon.client.call("generate", ["model": "mt", "inputs": ["Hello"], "doSample": false, "temperature": 1, "topK": 0,
+                                                       "topP": 1, "seed": 0, "stopAtEos": true, "numBeams": 1, "maxNewTokens": 3,
+                                                       "returnPromptTokens": true])
+        #expect(defaults?["results"]?.arrayValue?.first?["promptTokens"]?.arrayValue?.count == 4)
         // Beam search on a decoder-only model is refused by name, not ignored.
         try #require(daemon.client.call("model/load", ["path": .string(PackagePaths.fixtureModel("tiny-gpt2")), "id": "lm"]) != nil)
         let causal = try error(daemon, "generate", ["model": "lm", "inputs": ["Hello"], "numBeams": 4])

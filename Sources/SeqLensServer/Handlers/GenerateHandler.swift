@@ -105,9 +105,14 @@ struct GenerateHandler: MethodHandler {
 
     /// Greedy decoding or beam search of each source, with the checkpoint's generation config.
     private func handleEncoderDecoder(_ params: Params, model: EncoderDecoderModel, context: RequestContext) throws -> RPCValue {
-        for field in ["doSample", "temperature", "topK", "topP", "seed", "stopAtEos", "interventions", "returnPromptTokens"]
-        where params.given.contains(field) {
-            throw RPCError(.invalidParams, "params.\(field): not supported for encoder-decoder models yet")
+        // Defaults are accepted (clients send them); what would change the decoding is refused.
+        let options = params.options
+        let unsupported: [(String, Bool)] = [
+            ("doSample", options.doSample), ("temperature", options.temperature != 1), ("topK", options.topK != 0),
+            ("topP", options.topP != 1), ("stopAtEos", !options.stopAtEOS), ("interventions", !params.interventions.entries.isEmpty),
+        ]
+        if let (field, _) = unsupported.first(where: { $0.1 }) {
+            throw RPCError(.invalidParams, "params.\(field): sampling, stopAtEos false and interventions serve decoder-only models so far")
         }
         let info = model.info
         if params.options.returnTopK > info.vocabularySize {
@@ -144,6 +149,10 @@ struct GenerateHandler: MethodHandler {
                 "tokens": outcome.tokens.json,
                 "stopReason": .string(outcome.stopReason.rawValue),
             ]
+            if params.returnPromptTokens {
+                let strings = source.map(model.tokenizer.tokenString)
+                result["promptTokens"] = .array(zip(source, strings).map { ["id": .integer($0), "token": .string($1)] })
+            }
             if beams > 1 {
                 result["beams"] = .array(outcome.beams.map { beam in
                     [

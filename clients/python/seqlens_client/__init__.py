@@ -20,13 +20,13 @@ from .errors import (
     SeqLensError, ServerNotInitialized,
 )
 from .internals import Ablation, Activations, HeadSweep, LensToken, LogitLens, Patching
-from .types import Encoding, GeneratedToken, Generation, ModelInfo, Progress, TokenProbability
+from .types import Beam, Encoding, GeneratedToken, Generation, ModelInfo, Progress, TokenProbability
 
 __all__ = [
     "SeqLens", "PendingRequest", "find_binary", "SeqLensError", "ParseError", "InvalidRequest", "MethodNotFound",
     "InvalidParams", "InternalError", "ServerNotInitialized", "RequestCancelled", "ModelNotFound", "ModelLoadFailed",
     "MemoryBudgetExceeded", "InputTooLong", "ComputationFailed", "DaemonExited", "Encoding", "GeneratedToken",
-    "Generation", "ModelInfo", "Progress", "TokenProbability", "AttributionResult", "SequenceAttribution",
+    "Beam", "Generation", "ModelInfo", "Progress", "TokenProbability", "AttributionResult", "SequenceAttribution",
     "StepAttribution", "PackedTensor", "TokenWithId", "attribute_params", "Activations", "LogitLens", "LensToken",
     "Patching", "Ablation", "HeadSweep",
 ]

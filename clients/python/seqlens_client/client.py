@@ -221,28 +221,41 @@ class SeqLens:
         """server/status: models, memory, queued and running requests, uptime."""
         return self.request("server/status")
 
-    def tokenize(self, model: str, texts: Sequence[str], add_special_tokens: bool = True) -> List[Encoding]:
-        result = self.request("tokenize", {"model": model, "texts": list(texts), "addSpecialTokens": add_special_tokens})
+    def tokenize(self, model: str, texts: Sequence[str], add_special_tokens: bool = True,
+                 side: str = "source") -> List[Encoding]:
+        """Token ids and strings; `side="target"` uses an encoder-decoder model's target tokenizer
+        (HF's `text_target`)."""
+        result = self.request("tokenize", {"model": model, "texts": list(texts), "addSpecialTokens": add_special_tokens,
+                                           "side": side})
         return [Encoding(ids=item["ids"], tokens=item["tokens"]) for item in result["results"]]
 
-    def detokenize(self, model: str, ids: Sequence[Sequence[int]], skip_special_tokens: bool = False) -> List[str]:
+    def detokenize(self, model: str, ids: Sequence[Sequence[int]], skip_special_tokens: bool = False,
+                   side: str = "source") -> List[str]:
         result = self.request("detokenize", {"model": model, "ids": [list(row) for row in ids],
-                                             "skipSpecialTokens": skip_special_tokens})
+                                             "skipSpecialTokens": skip_special_tokens, "side": side})
         return result["texts"]
 
     def generate(self, model: str, inputs: Sequence[str], *, max_new_tokens: int = 20, do_sample: bool = False,
                  temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0, return_top_k: int = 0,
                  stop_at_eos: bool = True, add_special_tokens: bool = True, return_prompt_tokens: bool = False,
                  interventions: Optional[Sequence[Mapping[str, Any]]] = None,
+                 num_beams: Optional[int] = None, num_return_sequences: Optional[int] = None,
+                 length_penalty: Optional[float] = None, early_stopping: Union[bool, str, None] = None,
+                 no_repeat_ngram_size: Optional[int] = None, repetition_penalty: Optional[float] = None,
                  progress: Optional[ProgressCallback] = None, timeout: Optional[float] = None) -> List[Generation]:
         """Generates a continuation of each input (greedy unless do_sample); `interventions`
         ([{"site", "op": "add" | "scale" | "zero" | "replace", "vector"?, "factor"?, "positions"?}])
-        change activations on every forward (steering)."""
+        change activations on every forward (steering). For an encoder-decoder model each input is a
+        source, the checkpoint's generation config gives the defaults (Marian: 4 beams), and the
+        beam-search options (None: the config's) apply; `Generation.beams` lists the beams."""
         params = self.generate_params(model, inputs, max_new_tokens=max_new_tokens, do_sample=do_sample,
                                       temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
                                       return_top_k=return_top_k, stop_at_eos=stop_at_eos,
                                       add_special_tokens=add_special_tokens, return_prompt_tokens=return_prompt_tokens,
-                                      interventions=interventions)
+                                      interventions=interventions, num_beams=num_beams,
+                                      num_return_sequences=num_return_sequences, length_penalty=length_penalty,
+                                      early_stopping=early_stopping, no_repeat_ngram_size=no_repeat_ngram_size,
+                                      repetition_penalty=repetition_penalty)
         result = self.request("generate", params, progress=progress, timeout=timeout)
         return [Generation.from_json(item) for item in result["results"]]
 
@@ -256,8 +269,16 @@ class SeqLens:
                         temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0,
                         return_top_k: int = 0, stop_at_eos: bool = True, add_special_tokens: bool = True,
                         return_prompt_tokens: bool = False,
-                        interventions: Optional[Sequence[Mapping[str, Any]]] = None) -> Dict[str, Any]:
-        extra = {"interventions": [dict(entry) for entry in interventions]} if interventions is not None else {}
+                        interventions: Optional[Sequence[Mapping[str, Any]]] = None,
+                        num_beams: Optional[int] = None, num_return_sequences: Optional[int] = None,
+                        length_penalty: Optional[float] = None, early_stopping: Union[bool, str, None] = None,
+                        no_repeat_ngram_size: Optional[int] = None,
+                        repetition_penalty: Optional[float] = None) -> Dict[str, Any]:
+        extra: Dict[str, Any] = {"interventions": [dict(entry) for entry in interventions]} if interventions is not None else {}
+        search = {"numBeams": num_beams, "numReturnSequences": num_return_sequences, "lengthPenalty": length_penalty,
+                  "earlyStopping": early_stopping, "noRepeatNgramSize": no_repeat_ngram_size,
+                  "repetitionPenalty": repetition_penalty}
+        extra.update({key: value for key, value in search.items() if value is not None})
         return {**extra, "model": model, "inputs": list(inputs), "maxNewTokens": max_new_tokens, "doSample": do_sample,
                 "temperature": temperature, "topK": top_k, "topP": top_p, "seed": seed, "returnTopK": return_top_k,
                 "stopAtEos": stop_at_eos, "addSpecialTokens": add_special_tokens,

@@ -22,6 +22,9 @@ class ModelInfo:
     load_milliseconds: float = 0.0
     already_resident: bool = False
     evicted: List[str] = field(default_factory=list)
+    is_encoder_decoder: bool = False
+    #: Encoder-decoder models only (layers is the decoder's).
+    encoder_layers: Optional[int] = None
 
     @classmethod
     def from_json(cls, value: Dict[str, Any]) -> "ModelInfo":
@@ -31,7 +34,8 @@ class ModelInfo:
             max_positions=value["maxPositions"], special_tokens=dict(value["specialTokens"]),
             memory_bytes=value["memoryBytes"], source=value["source"],
             load_milliseconds=value.get("loadMilliseconds", 0.0),
-            already_resident=value.get("alreadyResident", False), evicted=list(value.get("evicted", [])))
+            already_resident=value.get("alreadyResident", False), evicted=list(value.get("evicted", [])),
+            is_encoder_decoder=value.get("isEncoderDecoder", False), encoder_layers=value.get("encoderLayers"))
 
 
 @dataclass(frozen=True)
@@ -65,16 +69,34 @@ class GeneratedToken:
 
 
 @dataclass(frozen=True)
+class Beam:
+    """One beam of an encoder-decoder beam search: decoder ids (start token excluded), transformers'
+    sequence score and each id's processed log-probability."""
+    text: str
+    ids: List[int]
+    sequence_score: float
+    transition_scores: List[float]
+
+    @classmethod
+    def from_json(cls, value: Dict[str, Any]) -> "Beam":
+        return cls(text=value["text"], ids=value["ids"], sequence_score=value["sequenceScore"],
+                   transition_scores=value["transitionScores"])
+
+
+@dataclass(frozen=True)
 class Generation:
     text: str
     tokens: List[GeneratedToken]
     stop_reason: str
     prompt_tokens: Optional[List[Dict[str, Any]]] = None
+    #: Beam search only (num_beams > 1): the returned beams, best first.
+    beams: Optional[List[Beam]] = None
 
     @classmethod
     def from_json(cls, value: Dict[str, Any]) -> "Generation":
+        beams = [Beam.from_json(item) for item in value["beams"]] if "beams" in value else None
         return cls(text=value["text"], tokens=[GeneratedToken.from_json(item) for item in value["tokens"]],
-                   stop_reason=value["stopReason"], prompt_tokens=value.get("promptTokens"))
+                   stop_reason=value["stopReason"], prompt_tokens=value.get("promptTokens"), beams=beams)
 
 
 @dataclass(frozen=True)

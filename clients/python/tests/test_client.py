@@ -109,3 +109,32 @@ def test_default_model_generate(binary):
         [generation] = lens.generate(model.id, ["The capital of France is"], max_new_tokens=4, progress=updates.append)
         assert generation.text.startswith(" Paris")
         assert updates[0].kind == "begin" and updates[-1].kind == "end"
+
+
+
+
+def test_encoder_decoder_tokenize_and_generate(lens):
+    """The tiny Marian: target-side tokens, greedy and beam search equal transformers' (reference.json)."""
+    import json
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[3] / "Tests" / "Fixtures" / "models" / "tiny-marian"
+    reference = json.loads((folder / "reference.json").read_text())
+    info = lens.load_model(str(folder), id="mt")
+    assert info.is_encoder_decoder and info.encoder_layers == 2 and info.architecture == "marian"
+    differing = next(case for case in reference["tokenizer"] if case["source"] != case["target"])
+    assert lens.tokenize("mt", [differing["text"]], side="target")[0].ids == differing["target"]
+    assert lens.tokenize("mt", [differing["text"]])[0].ids == differing["source"]
+    greedy = reference["greedy"][0]
+    result = lens.generate("mt", [greedy["source"]], max_new_tokens=12, num_beams=1)[0]
+    assert [331] + [token.id for token in result.tokens] == greedy["ids"]
+    assert result.beams is None
+    beam = reference["beam"][0]
+    searched = lens.generate("mt", [beam["source"]], max_new_tokens=12, num_return_sequences=4)[0]
+    assert len(searched.beams) == 4
+    for got, expected, score in zip(searched.beams, beam["sequences"], beam["sequenceScores"]):
+        ids = expected[1:]
+        while ids and ids[-1] == 331:
+            ids.pop()
+        assert got.ids == ids
+        assert abs(got.sequence_score - score) <= 1e-4
