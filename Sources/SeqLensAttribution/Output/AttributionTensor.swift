@@ -21,6 +21,13 @@ public struct AttributionTensor: Sendable, CustomStringConvertible {
 
     /// Number of dimensions.
     public var rank: Int { shape.count }
+
+    /// Entries `range` of the leading axis (source or target rows of a joined layout).
+    public func rows(_ range: Range<Int>) -> AttributionTensor {
+        let width = shape.dropFirst().reduce(1, *)
+        return AttributionTensor(shape: [range.count] + shape.dropFirst(),
+                                 values: Array(values[(range.lowerBound * width)..<(range.upperBound * width)]))
+    }
     /// Number of elements.
     public var count: Int { values.count }
 

@@ -80,3 +80,63 @@ public func reshape(_ x: Variable, _ shape: [Int]) -> Variable {
         [cotangent.reshaped([cotangent.shape[0]] + inShape)]
     }
 }
+
+/// Positions `range` of (B, T, C): -> (B, range.count, C). Splits a joined source and target.
+/// The result's position axis is another sequence's: its row support does not carry over.
+public func positions(_ x: Variable, _ range: Range<Int>) -> Variable {
+    let b = x.shape[0], t = x.shape[1], c = x.shape[2], n = range.count
+    var out = [Float](repeating: 0, count: b * n * c)
+    x.value.scalars.withUnsafeBufferPointer { xs in
+        out.withUnsafeMutableBufferPointer { o in
+            for batch in 0..<b {
+                (o.baseAddress! + batch * n * c).update(from: xs.baseAddress! + (batch * t + range.lowerBound) * c, count: n * c)
+            }
+        }
+    }
+    let inShape = x.shape
+    return Tape.record(Tensor(shape: [b, n, c], scalars: out), from: [x], rowDependence: .anyPosition) { cotangent, _ in
+        let k = cotangent.shape[0]
+        var d = [Float](repeating: 0, count: k * b * t * c)
+        cotangent.scalars.withUnsafeBufferPointer { cs in
+            d.withUnsafeMutableBufferPointer { dx in
+                for slice in 0..<k {
+                    for batch in 0..<b {
+                        (dx.baseAddress! + ((slice * b + batch) * t + range.lowerBound) * c)
+                            .update(from: cs.baseAddress! + (slice * b + batch) * n * c, count: n * c)
+                    }
+                }
+            }
+        }
+        return [Tensor(shape: [k] + inShape, scalars: d)]
+    }
+}
+
+/// (B, T, C) placed at positions offset..<offset + T of a (B, length, C) value, zeros elsewhere.
+public func placed(_ x: Variable, at offset: Int, length: Int) -> Variable {
+    let b = x.shape[0], t = x.shape[1], c = x.shape[2]
+    precondition(offset >= 0 && offset + t <= length, "positions \(offset)..<\(offset + t) outside \(length)")
+    var out = [Float](repeating: 0, count: b * length * c)
+    x.value.scalars.withUnsafeBufferPointer { xs in
+        out.withUnsafeMutableBufferPointer { o in
+            for batch in 0..<b {
+                (o.baseAddress! + (batch * length + offset) * c).update(from: xs.baseAddress! + batch * t * c, count: t * c)
+            }
+        }
+    }
+    let inShape = x.shape
+    return Tape.record(Tensor(shape: [b, length, c], scalars: out), from: [x], rowDependence: .anyPosition) { cotangent, _ in
+        let k = cotangent.shape[0]
+        var d = [Float](repeating: 0, count: k * b * t * c)
+        cotangent.scalars.withUnsafeBufferPointer { cs in
+            d.withUnsafeMutableBufferPointer { dx in
+                for slice in 0..<k {
+                    for batch in 0..<b {
+                        (dx.baseAddress! + (slice * b + batch) * t * c)
+                            .update(from: cs.baseAddress! + ((slice * b + batch) * length + offset) * c, count: t * c)
+                    }
+                }
+            }
+        }
+        return [Tensor(shape: [k] + inShape, scalars: d)]
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+import SeqLensTestSupport
+import SeqLensModels
+@testable import SeqLensAttribution
+
+/// Encoder-decoder attribution on the tiny Marian against Inseq 0.7.1 (patched for transformers
+/// 5's double decoder scaling, see make_encoder_decoder_attribution_fixtures.py): raw granular
+/// source and target attributions within 1e-4 × max |reference| with NaN exactly where Inseq has
+/// NaN, and step scores within 1e-4.
+@Suite struct EncoderDecoderFixtureTests {
+    let model: EncoderDecoderModel
+    let index: [String: Any]
+
+    init() throws {
+        guard case .encoderDecoder(let loaded) = try LoadedModel.load(.path(Fixtures.path("models/tiny-marian"))) else {
+            throw MissingFixture(description: "tiny-marian did not load as an encoder-decoder model")
+        }
+        model = loaded
+        index = try Fixtures.json("attribution/tiny-marian/index.json")
+    }
+
+    /// Compares a flat reference (null = NaN) with SeqLens's tensor; returns the worst error / max.
+    func compare(_ tensor: AttributionTensor?, _ reference: Any?, _ label: String) throws -> Float {
+        guard let reference = reference as? [String: Any] else {
+            #expect(tensor == nil, "\(label): Inseq has none")
+            return 0
+        }
+        let tensor = try #require(tensor, "\(label): missing")
+        #expect(tensor.shape == reference["shape"] as? [Int], "\(label): shape \(tensor.shape)")
+        let data = try #require(reference["data"] as? [Any])
+        try #require(data.count == tensor.values.count)
+        let expected = data.map { ($0 as? Double).map(Float.init) }
+        let scale = max(expected.compactMap { $0.map(abs) }.max() ?? 0, .leastNormalMagnitude)
+        var worst: Float = 0
+        for (value, reference) in zip(tensor.values, expected) {
+            guard let reference else {
+                #expect(value.isNaN, "\(label): NaN expected")
+                continue
+            }
+            #expect(!value.isNaN, "\(label): a value expected")
+            worst = max(worst, abs(value - reference) / scale)
+        }
+        return worst
+    }
+
+    @Test func attributionsEqualInseq() throws {
+        let cases = try #require(index["cases"] as? [[String: Any]])
+        #expect(cases.count == 8)
+        for item in cases {
+            let id = try #require(item["id"] as? String)
+            let kwargs = try #require(item["attribute_kwargs"] as? [String: Any])
+            var arguments: [String: JSONValue] = [:]
+            if let steps = kwargs["n_steps"] as? Int { arguments["nSteps"] = .int(steps) }
+            var request = AttributionRequest(inputs: [try #require(item["source_text"] as? String)])
+            request.generatedTexts = [try #require(item["target_text"] as? String)]
+            request.method = try AttributionMethods.make(try #require(item["method"] as? String), arguments: .object(arguments))
+            request.stepScores = [.probability, .entropy]
+            let attributor = EncoderDecoderAttributor(model: model, attributeTarget: kwargs["attribute_target"] as? Bool ?? false)
+            let sequence = try #require(try attributor.attribute(request).sequenceAttributions.first)
+            #expect(sequence.source.map(\.id) == item["source_ids"] as? [Int], "\(id)")
+            #expect(sequence.target.map(\.id) == item["target_ids"] as? [Int], "\(id)")
+            #expect(sequence.source.map(\.token) == item["source_tokens"] as? [String], "\(id)")
+            #expect(sequence.attrPosStart == item["attr_pos_start"] as? Int && sequence.attrPosEnd == item["attr_pos_end"] as? Int)
+            let source = try compare(sequence.sourceAttributions, item["source_attributions"], "\(id) source")
+            let target = try compare(sequence.targetAttributions, item["target_attributions"], "\(id) target")
+            print("\(id): source \(source), target \(target) × max")
+            #expect(source <= 1e-4 && target <= 1e-4, "\(id)")
+            let scores = try #require(item["step_scores"] as? [String: [Double]])
+            for (name, expected) in scores {
+                let values = try #require(sequence.stepScores[name]?.values, "\(id) \(name)")
+                try #require(values.count == expected.count)
+                for (a, b) in zip(values, expected) { #expect(abs(a - Float(b)) <= 1e-4, "\(id) \(name): \(a) vs \(b)") }
+            }
+        }
+    }
+
+    @Test func unservedRequestsAreClearErrors() throws {
+        var request = AttributionRequest(inputs: ["Hello world"])
+        request.generatedTexts = ["the program"]
+        request.method = try AttributionMethods.make("occlusion")
+        #expect { try EncoderDecoderAttributor(model: model).attribute(request) } throws: { "\($0)".contains("encoder-decoder") }
+        request.method = try AttributionMethods.make("saliency")
+        request.contrastTargets = ["the code"]
+        #expect { try EncoderDecoderAttributor(model: model).attribute(request) } throws: { "\($0)".contains("contrastive") }
+    }
+}
