@@ -62,6 +62,9 @@ struct AttributeCommand: ParsableCommand {
         return .object(members)
     }
 
+    @Flag(help: "Encoder-decoder models: attribute to the target (decoder) tokens too (Inseq's attribute_target).")
+    var attributeTarget = false
+
     func run() throws {
         try running {
             if listMethods {
@@ -72,7 +75,7 @@ struct AttributeCommand: ParsableCommand {
                 }
                 return
             }
-            let model = try modelOptions.load()
+            let loaded = try modelOptions.loadAny()
             var request = AttributionRequest(inputs: inputs)
             guard let function = StepFunction(rawValue: attributedFn) else { throw AttributionError.unknownStepFunction(attributedFn) }
             request.method = try AttributionMethods.make(method, arguments: methodArguments())
@@ -88,7 +91,16 @@ struct AttributeCommand: ParsableCommand {
             request.generation.maxNewTokens = maxNewTokens
             request.outputStepAttributions = outputStepAttributions
             let bar = ProgressBar.shouldDraw(forced: progress) ? ProgressBar() : nil
-            let output = try Attributor(model: model).attribute(request) { bar?.update($0) }
+            let output: FeatureAttributionOutput
+            switch loaded {
+            case .encoderDecoder(let model):
+                output = try EncoderDecoderAttributor(model: model, attributeTarget: attributeTarget).attribute(request) { bar?.update($0) }
+            case .causal(let model):
+                guard !attributeTarget else {
+                    throw CommandFailure(description: "--attribute-target is for encoder-decoder models (a decoder-only model's attributions are always over its target)")
+                }
+                output = try Attributor(model: model).attribute(request) { bar?.update($0) }
+            }
             bar?.finish()
             if let save { try output.save(to: save, overwrite: true) }
             if let html { try HTMLHeatmap().write(output.aggregated(), to: html) }
@@ -99,6 +111,7 @@ struct AttributeCommand: ParsableCommand {
                         "source": sequence.source.map(\.token), "target": sequence.target.map(\.token),
                         "attrPosStart": sequence.attrPosStart, "attrPosEnd": sequence.attrPosEnd,
                         "targetAttributions": sequence.targetAttributions.map(nested) ?? NSNull(),
+                        "sourceAttributions": sequence.sourceAttributions.map(nested) ?? NSNull(),
                         "stepScores": sequence.stepScores.mapValues { $0.values.map(Double.init) },
                     ]
                 })

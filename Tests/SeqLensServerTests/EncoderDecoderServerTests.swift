@@ -102,20 +102,57 @@ import Testing
         let long = String(repeating: "the licence ", count: 80)
         #expect(try error(daemon, "generate", ["model": "mt", "inputs": [.string(long)]]).code == -32013)
         // What serves decoder-only models only names the model and what does work.
-        let attribute = try error(daemon, "attribute", ["model": "mt", "inputs": ["Hello"], "generatedTexts": ["Ciao"]])
-        #expect(attribute.code == -32602 && attribute.message.contains("encoder-decoder"), "\(attribute.message)")
+        let inspect = try error(daemon, "inspect/activations", ["model": "mt", "input": "Hello", "sites": ["embed"]])
+        #expect(inspect.code == -32602 && inspect.message.contains("encoder-decoder"), "\(inspect.message)")
+        let occlusion = try error(daemon, "attribute", ["model": "mt", "inputs": ["Hello"], "generatedTexts": ["Ciao"], "method": "occlusion"])
+        #expect(occlusion.code == -32602 && occlusion.message.contains("encoder-decoder"), "\(occlusion.message)")
         let sampling = try error(daemon, "generate", ["model": "mt", "inputs": ["Hello"], "doSample": true])
         #expect(sampling.code == -32602 && sampling.message.contains("params.doSample"))
         // Defaults, as clients send them, are accepted.
         let defaults = daemon.client.call("generate", ["model": "mt", "inputs": ["Hello"], "doSample": false, "temperature": 1, "topK": 0,
                                                        "topP": 1, "seed": 0, "stopAtEos": true, "numBeams": 1, "maxNewTokens": 3,
                                                        "returnPromptTokens": true])
-        #expect(defaults?["results"]?.arrayValue?.first?["promptTokens"]?.arrayValue?.count == 4)
+        let helloTokens = daemon.client.call("tokenize", ["model": "mt", "texts": ["Hello"]])?["results"]?.arrayValue?.first?["ids"]?.arrayValue
+        #expect(defaults?["results"]?.arrayValue?.first?["promptTokens"]?.arrayValue?.compactMap { $0["id"] } == helloTokens)
         // Beam search on a decoder-only model is refused by name, not ignored.
         try #require(daemon.client.call("model/load", ["path": .string(PackagePaths.fixtureModel("tiny-gpt2")), "id": "lm"]) != nil)
+        let target = try error(daemon, "attribute", ["model": "lm", "inputs": ["Hello"], "attributeTarget": true])
+        #expect(target.code == -32602 && target.message.contains("params.attributeTarget"))
         let causal = try error(daemon, "generate", ["model": "lm", "inputs": ["Hello"], "numBeams": 4])
         #expect(causal.code == -32602 && causal.message.contains("params.numBeams"))
         #expect(daemon.client.call("generate", ["model": "lm", "inputs": ["Hello"], "numBeams": 1, "maxNewTokens": 2]) != nil)
+        _ = daemon.shutdown()
+    }
+
+    /// `attribute` with attributeTarget: source and target attributions as the engine gives them
+    /// (the engine equals Inseq: EncoderDecoderFixtureTests), raw and aggregated.
+    @Test func attributeWithSourceAndTarget() throws {
+        let daemon = try daemon()
+        let reply = try #require(daemon.client.call("attribute", [
+            "model": "mt", "inputs": ["Hello world"], "generatedTexts": ["the program is free"], "method": "integrated_gradients",
+            "methodArgs": ["nSteps": 20], "attributeTarget": true, "stepScores": ["probability"], "granular": true,
+        ])?["results"]?.arrayValue?.first)
+        #expect(reply["source"]?.arrayValue?.count == 11 && reply["target"]?.arrayValue?.count == 6)
+        let source = try #require(reply["sourceAttributions"]?.arrayValue)
+        let target = try #require(reply["targetAttributions"]?.arrayValue)
+        #expect(source.count == 11 && target.count == 6 && source[0].arrayValue?.count == 5)
+        // The default aggregation normalises each step over source and target together.
+        for step in 0..<5 {
+            let column = (source + target).compactMap { $0.arrayValue?[step].doubleValue }
+            #expect(abs(column.reduce(0, +) - 1) <= 1e-5, "step \(step)")
+        }
+        // Target position t is null from step t on (the step predicting it cannot see it).
+        #expect(target[5].arrayValue?.allSatisfy { $0 == .null } == true)
+        #expect(target[0].arrayValue?.allSatisfy { $0 != .null } == true)
+        #expect(reply["granularSourceAttributions"]?["shape"] == [11, 5, 32])
+        #expect(reply["stepScores"]?["probability"]?.arrayValue?.count == 5)
+        // Without attributeTarget: source only, normalised over the source.
+        let plain = try #require(daemon.client.call("attribute", [
+            "model": "mt", "inputs": ["Hello world"], "generatedTexts": ["the program is free"],
+        ])?["results"]?.arrayValue?.first)
+        #expect(plain["targetAttributions"] == .null)
+        let column = (plain["sourceAttributions"]?.arrayValue ?? []).compactMap { $0.arrayValue?[0].doubleValue }
+        #expect(column.count == 11 && abs(column.reduce(0, +) - 1) <= 1e-5)
         _ = daemon.shutdown()
     }
 
@@ -139,8 +176,10 @@ import Testing
         exchange("generate", ["model": "mt", "inputs": ["Hello world"], "numBeams": 1, "maxNewTokens": 4, "returnTopK": 2])
         exchange("generate", ["model": "mt", "inputs": ["Hello world"], "numBeams": 3, "numReturnSequences": 2, "maxNewTokens": 4,
                               "lengthPenalty": 0.5, "earlyStopping": "never", "noRepeatNgramSize": 2, "repetitionPenalty": 1.2])
+        exchange("attribute", ["model": "mt", "inputs": ["Hello world"], "generatedTexts": ["the program"], "attributeTarget": true,
+                               "stepScores": ["probability"], "granular": true])
         exchange("model/list", [:])
-        #expect(replies.count == 6 && replies.allSatisfy { $0["result"] != nil }, "\(replies.filter { $0["error"] != nil })")
+        #expect(replies.count == 7 && replies.allSatisfy { $0["result"] != nil }, "\(replies.filter { $0["error"] != nil })")
         for reply in replies {
             let problems = spec.problems(reply, from: "server", requests: &sent)
             #expect(problems.isEmpty, "\(reply): \(problems)")
@@ -184,8 +223,14 @@ import Testing
         #expect(tokenizeStatus == 0)
         #expect((tokens as? [[String: Any]])?.first?["ids"] as? [Int] == differing["target"] as? [Int])
 
-        // Decoder-only only: a clear failure, not a crash.
-        let (attributeStatus, _, message) = try Self.run(["attribute", "-m", folder, "Hello", "--generated-text", "Hello world"])
-        #expect(attributeStatus == 1 && message.contains("encoder-decoder"))
+        // Attribution over source and target; what is not served is a clear failure, not a crash.
+        let (attributeStatus, attributed, attributeErrors) = try Self.run(
+            ["attribute", "-m", folder, "Hello world", "--generated-text", "the program", "--attribute-target", "--json"])
+        #expect(attributeStatus == 0, "\(attributeErrors)")
+        let sequence = try #require((attributed as? [[String: Any]])?.first)
+        #expect((sequence["sourceAttributions"] as? [[Any]])?.count == 11)
+        #expect((sequence["targetAttributions"] as? [[Any]])?.count == (sequence["target"] as? [String])?.count)
+        let (occlusionStatus, _, message) = try Self.run(["attribute", "-m", folder, "Hello", "--generated-text", "Ciao", "--method", "occlusion"])
+        #expect(occlusionStatus == 1 && message.contains("encoder-decoder"))
     }
 }

@@ -20,6 +20,8 @@ struct AttributeHandler: MethodHandler {
         var savePath: String?
         var overwrite: Bool
         var interventions: InterventionArguments
+        /// Inseq's `attribute_target`: encoder-decoder models only.
+        var attributeTarget: Bool?
         var modelID: String? { model }
 
         static let fields: Set<String> = [
@@ -27,13 +29,14 @@ struct AttributeHandler: MethodHandler {
             "stepScores",
             "attrPosStart", "attrPosEnd", "contrastTargets", "contrastTargetsAlignments", "includeEosBaseline",
             "skipSpecialTokens", "generationArgs", "batchSize", "aggregate", "granular", "savePath", "overwrite",
-            "outputStepAttributions", "interventions",
+            "outputStepAttributions", "interventions", "attributeTarget",
         ]
 
         init(from params: ParamsReader) throws(RPCError) {
             model = try params.modelID()
             let inputs = try params.requiredArray("inputs", of: String.self, maximumCount: RequestLimits.inputs)
             request = AttributionRequest(inputs: inputs)
+            attributeTarget = try params.optional("attributeTarget", as: Bool.self)
             if let generated = try params.optionalArray("generatedTexts", of: String.self) {
                 try Self.checkOnePerInput(generated.count, inputs.count, field: "generatedTexts")
                 request.generatedTexts = generated
@@ -169,8 +172,29 @@ struct AttributeHandler: MethodHandler {
     }
 
     func handle(_ params: Params, context: RequestContext) throws -> RPCValue {
-        let model = try params.interventions.apply(to: context.registry.use(params.model))
-        // A decoder-only model continues its input: each forced text starts with it.
+        let attributor: (AttributionRequest, (AttributionProgress) throws -> Void) throws -> FeatureAttributionOutput
+        switch try context.registry.useAny(params.model) {
+        case .encoderDecoder(let model):
+            guard params.interventions.entries.isEmpty else {
+                throw RPCError(.invalidParams, "params.interventions: not supported for encoder-decoder models yet")
+            }
+            let engine = EncoderDecoderAttributor(model: model, attributeTarget: params.attributeTarget ?? false)
+            attributor = { try engine.attribute($0, onProgress: $1) }
+        case .causal(let plain):
+            if params.attributeTarget != nil {
+                throw RPCError(
+                    .invalidParams,
+                    "params.attributeTarget: only for encoder-decoder models (a decoder-only model's attributions are always over its target)")
+            }
+            let model = try params.interventions.apply(to: plain)
+            try Self.checkContinuations(params)
+            attributor = { try Attributor(model: model).attribute($0, onProgress: $1) }
+        }
+        return try run(params, attributor: attributor, context: context)
+    }
+
+    /// A decoder-only model continues its input: each forced text starts with it.
+    private static func checkContinuations(_ params: Params) throws(RPCError) {
         for (index, (text, input)) in zip(params.request.generatedTexts ?? [], params.request.inputs).enumerated()
         where !text.hasPrefix(input) {
             throw RPCError(
@@ -178,6 +202,12 @@ struct AttributeHandler: MethodHandler {
                 "params.generatedTexts[\(index)]: expected a text that starts with its input '\(input)' "
                     + "(decoder-only models continue the input), got '\(text)'")
         }
+    }
+
+    private func run(
+        _ params: Params, attributor: (AttributionRequest, (AttributionProgress) throws -> Void) throws -> FeatureAttributionOutput,
+        context: RequestContext
+    ) throws -> RPCValue {
         let destination = try context.outputFile(params.savePath, overwrite: params.overwrite)
         try context.checkCancellation()
         let request = params.request
@@ -185,7 +215,7 @@ struct AttributeHandler: MethodHandler {
             title: "attribute", message: "\(request.inputs.count) input(s), \(request.method.name)")
         let output: FeatureAttributionOutput
         do {
-            output = try Attributor(model: model).attribute(request) { progress in
+            output = try attributor(request) { progress in
                 try context.checkCancellation()
                 let phase: String
                 switch progress.phase {
@@ -258,6 +288,8 @@ struct AttributeHandler: MethodHandler {
             "stepScores": .object(sequence.stepScores.mapValues { .array($0.values.map(number)) }),
         ]
         if let values = granular?.targetAttributions { result["granularTargetAttributions"] = packed(values) }
+        if let values = sequence.sourceAttributions { result["sourceAttributions"] = nestedArrays(values) }
+        if let values = granular?.sourceAttributions { result["granularSourceAttributions"] = packed(values) }
         if steps {
             // Each step's attributions over the tokens before its target: a column of the matrix
             // above, cut where the step's prefix ends (Inseq's FeatureAttributionStepOutput).

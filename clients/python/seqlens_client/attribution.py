@@ -45,7 +45,7 @@ def attribute_params(model: str, input_texts: Sequence[str] | str, generated_tex
                      include_eos_baseline: bool = False, skip_special_tokens: bool = False,
                      generation_args: Optional[Mapping[str, Any]] = None, batch_size: Optional[int] = None,
                      aggregate: bool = True, granular: bool = False, save_path: Optional[str] = None,
-                     overwrite: bool = False, output_step_attributions: bool = False,
+                     overwrite: bool = False, output_step_attributions: bool = False, attribute_target: bool = False,
                      interventions: Optional[Sequence[Mapping[str, Any]]] = None,
                      **kwargs: Any) -> Dict[str, Any]:
     """The params of an `attribute` request from Inseq's `model.attribute(...)` arguments.
@@ -79,7 +79,8 @@ def attribute_params(model: str, input_texts: Sequence[str] | str, generated_tex
     for key, value, default in (("includeEosBaseline", include_eos_baseline, False),
                                 ("skipSpecialTokens", skip_special_tokens, False), ("aggregate", aggregate, True),
                                 ("granular", granular, False), ("overwrite", overwrite, False),
-                                ("outputStepAttributions", output_step_attributions, False)):
+                                ("outputStepAttributions", output_step_attributions, False),
+                                ("attributeTarget", attribute_target, False)):
         if value != default:
             params[key] = value
     return params
@@ -158,17 +159,24 @@ class SequenceAttribution:
     step_scores: Dict[str, List[Optional[float]]]
     granular_target_attributions: Optional[PackedTensor] = None
     step_attributions: Optional[List[StepAttribution]] = None
+    #: Encoder-decoder models: `source_attributions[source_position][step]` (and the raw values
+    #: with granular); `target_attributions` is None unless attribute_target=True.
+    source_attributions: Optional[List[Any]] = None
+    granular_source_attributions: Optional[PackedTensor] = None
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> "SequenceAttribution":
         granular = value.get("granularTargetAttributions")
+        granular_source = value.get("granularSourceAttributions")
         steps = value.get("steps")
         return cls(source=[TokenWithId(**token) for token in value["source"]],
                    target=[TokenWithId(**token) for token in value["target"]],
                    attr_pos_start=value["attrPosStart"], attr_pos_end=value["attrPosEnd"],
                    target_attributions=value["targetAttributions"], step_scores=dict(value["stepScores"]),
                    granular_target_attributions=None if granular is None else PackedTensor.from_json(granular),
-                   step_attributions=None if steps is None else [StepAttribution.from_json(step) for step in steps])
+                   step_attributions=None if steps is None else [StepAttribution.from_json(step) for step in steps],
+                   source_attributions=value.get("sourceAttributions"),
+                   granular_source_attributions=None if granular_source is None else PackedTensor.from_json(granular_source))
 
     @property
     def generated_tokens(self) -> List[TokenWithId]:

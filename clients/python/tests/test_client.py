@@ -138,3 +138,22 @@ def test_encoder_decoder_tokenize_and_generate(lens):
             ids.pop()
         assert got.ids == ids
         assert abs(got.sequence_score - score) <= 1e-4
+
+
+def test_encoder_decoder_attribution(lens):
+    """attribute_target on the tiny Marian: source and target attributions, each step's column
+    normalised over both together."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[3] / "Tests" / "Fixtures" / "models" / "tiny-marian"
+    lens.load_model(str(folder), id="mt")
+    [out] = lens.attribute("mt", "Hello world", "the program is free", method="input_x_gradient",
+                           attribute_target=True, step_scores=["probability"], granular=True)
+    assert len(out.source) == 11 and [token.token for token in out.target][0] == "<pad>"
+    assert len(out.source_attributions) == 11 and len(out.target_attributions) == 6
+    for step in range(5):
+        column = [row[step] for row in out.source_attributions + out.target_attributions if row[step] is not None]
+        assert abs(sum(column) - 1) <= 1e-5
+    assert tuple(out.granular_source_attributions.shape) == (11, 5, 32)
+    [plain] = lens.attribute("mt", "Hello world", "the program is free")
+    assert plain.target_attributions is None and len(plain.source_attributions) == 11
