@@ -63,16 +63,21 @@ public struct Attributor {
 
     /// Inseq's `info` dictionary, with SeqLens's values.
     private func info(for request: AttributionRequest) -> [String: JSONValue] {
+        Self.inseqInfo(request, model: model.info, attributeTarget: false)
+    }
+
+    /// Inseq's `info` dictionary for `request` on a model described by `model`.
+    static func inseqInfo(_ request: AttributionRequest, model: ModelInfo, attributeTarget: Bool) -> [String: JSONValue] {
         var info: [String: JSONValue] = [
             "attribution_method": .string(request.method.name),
             "attributed_fn": .string(request.attributedFunction.rawValue + "_fn"),
-            "model_name": .string(model.info.source),
-            "model_class": .string(model.info.architecture),
+            "model_name": .string(model.source),
+            "model_class": .string(model.architecture),
             "input_texts": .array(request.inputs.map { .string($0) }),
             "step_scores": .array(request.stepScores.map { .string($0.rawValue) }),
             "include_eos_baseline": .bool(request.includeEOSBaseline),
             "constrained_decoding": .bool(request.generatedTexts != nil),
-            "attribute_target": .bool(false),
+            "attribute_target": .bool(attributeTarget),
             "output_step_attributions": .bool(request.outputStepAttributions),
             "generate_from_target_prefix": .bool(false),
         ]

@@ -42,7 +42,7 @@ public struct EncoderDecoderAttributor {
                 }
             }
         }
-        return FeatureAttributionOutput(sequenceAttributions: sequences, stepAttributions: nil, info: info(for: request))
+        return FeatureAttributionOutput(sequenceAttributions: sequences, stepAttributions: nil, info: Attributor.inseqInfo(request, model: model.info, attributeTarget: attributeTarget))
     }
 
     private func validate(_ request: AttributionRequest) throws {
@@ -65,24 +65,6 @@ public struct EncoderDecoderAttributor {
         if let generated = request.generatedTexts, generated.count != request.inputs.count {
             throw AttributionError.invalidArgument("generatedTexts has \(generated.count) texts for \(request.inputs.count) inputs")
         }
-    }
-
-    private func info(for request: AttributionRequest) -> [String: JSONValue] {
-        var info: [String: JSONValue] = [
-            "attribution_method": .string(request.method.name),
-            "attributed_fn": .string(request.attributedFunction.rawValue + "_fn"),
-            "model_name": .string(model.info.source),
-            "model_class": .string(model.info.architecture),
-            "input_texts": .array(request.inputs.map { .string($0) }),
-            "step_scores": .array(request.stepScores.map { .string($0.rawValue) }),
-            "include_eos_baseline": .bool(request.includeEOSBaseline),
-            "constrained_decoding": .bool(request.generatedTexts != nil),
-            "attribute_target": .bool(attributeTarget),
-            "output_step_attributions": .bool(false),
-            "generate_from_target_prefix": .bool(false),
-        ]
-        if let generated = request.generatedTexts { info["generated_texts"] = .array(generated.map { .string($0) }) }
-        return info
     }
 
     private func attributeOne(

@@ -56,6 +56,13 @@ public struct SpecialTokens: Sendable, Equatable {
     /// Padding token.
     public var pad: Int?
 
+    /// Role names ("bos", "eos", "unk", "pad") to the ids present, as `ModelInfo.specialTokens` lists them.
+    public var roles: [String: Int] {
+        [("bos", bos), ("eos", eos), ("unk", unk), ("pad", pad)].reduce(into: [:]) { roles, role in
+            if let id = role.1 { roles[role.0] = id }
+        }
+    }
+
     public init(bos: Int? = nil, eos: Int? = nil, unk: Int? = nil, pad: Int? = nil) {
         self.bos = bos
         self.eos = eos

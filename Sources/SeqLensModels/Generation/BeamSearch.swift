@@ -42,23 +42,24 @@ struct BeamSearch {
         var next = running.map { $0.sequence.last! }
         while true {
             let logits = try model.stepLogits(memory: memory, cache: cache, next: next, position: currentLength - 1)
-            // Accumulated processed log-probabilities over beams × vocabulary.
-            var candidates: [(score: Float, beam: Int, id: Int, step: Float)] = []
-            candidates.reserveCapacity(beams * dims.vocabularySize)
+            // torch.topk over beams × vocabulary: the `keep` largest, ties to the lower flat index.
+            // A bounded insertion: keep is a few beams, the vocabulary tens of thousands.
+            var top: [(score: Float, beam: Int, id: Int, step: Float)] = []
+            top.reserveCapacity(keep + 1)
             var raw: [[Float]] = []
             for beam in 0..<beams {
                 raw.append(LogitsProcessing.logSoftmax(logits[beam]))
                 var scores = raw[beam]
                 processing.apply(&scores, sequence: running[beam].sequence)
                 processing.renormalize(&scores)
-                for (id, score) in scores.enumerated() {
-                    candidates.append((score + runningScores[beam], beam, id, score))
+                for (id, step) in scores.enumerated() {
+                    let score = step + runningScores[beam]
+                    if top.count == keep, !(score > top[keep - 1].score) { continue }
+                    let slot = top.firstIndex { score > $0.score } ?? top.count
+                    top.insert((score, beam, id, step), at: slot)
+                    if top.count > keep { top.removeLast() }
                 }
             }
-            // torch.topk: largest first; ties keep the lower flat index first.
-            let top = candidates.indices.sorted {
-                candidates[$0].score != candidates[$1].score ? candidates[$0].score > candidates[$1].score : $0 < $1
-            }.prefix(keep).map { candidates[$0] }
             let extended = top.map { c -> Hypothesis in
                 var h = running[c.beam]
                 h.sequence.append(c.id)

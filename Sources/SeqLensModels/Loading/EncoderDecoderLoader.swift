@@ -40,53 +40,12 @@ enum EncoderDecoderLoader {
         guard (0..<dims.vocabularySize).contains(generation.decoderStartTokenID) else {
             throw ModelError.invalidConfiguration("decoder_start_token_id \(generation.decoderStartTokenID) is outside the vocabulary (size \(dims.vocabularySize))")
         }
-        var special: [String: Int] = [:]
-        let roles = tokenizer.specialTokens
-        if let bos = roles.bos { special["bos"] = bos }
-        if let eos = roles.eos { special["eos"] = eos }
-        if let unk = roles.unk { special["unk"] = unk }
-        if let pad = roles.pad { special["pad"] = pad }
+        var special = tokenizer.specialTokens.roles
         special["decoder_start"] = generation.decoderStartTokenID
         let info = ModelInfo(
             architecture: modelType, layerCount: dims.layerCount, headCount: dims.headCount,
             keyValueHeadCount: dims.keyValueHeadCount, hiddenSize: dims.hiddenSize, vocabularySize: dims.vocabularySize,
             maxPositions: dims.maxPositions, memoryBytes: weights.bytes, specialTokens: special, source: folder)
         return EncoderDecoderModel(info: info, transformer: transformer, tokenizer: tokenizer, generation: generation)
-    }
-}
-
-/// A loaded model of either shape: what the daemon keeps resident.
-public enum LoadedModel: Sendable {
-    case causal(LanguageModel)
-    case encoderDecoder(EncoderDecoderModel)
-
-    public var info: ModelInfo {
-        switch self {
-        case .causal(let model): model.info
-        case .encoderDecoder(let model): model.info
-        }
-    }
-
-    /// The tokenizer with its sides (a decoder-only model's one tokenizer serves both).
-    public var tokenizer: any TwoSidedTokenizer {
-        switch self {
-        case .causal(let model): SameOnBothSides(model.tokenizer)
-        case .encoderDecoder(let model): model.tokenizer
-        }
-    }
-
-    public var isEncoderDecoder: Bool {
-        if case .encoderDecoder = self { return true }
-        return false
-    }
-
-    /// Loads a model of either shape from `location`.
-    public static func load(_ location: ModelLocation) throws -> LoadedModel {
-        if case .path(let path) = location, let (data, type) = try ModelLoader.encoderDecoderConfiguration(folder: path) {
-            MemoryPolicy.retainFreedMemory()
-            BLAS.configureThreads()
-            return .encoderDecoder(try EncoderDecoderLoader.load(folder: path, configuration: data, modelType: type))
-        }
-        return .causal(try LanguageModel.load(location))
     }
 }

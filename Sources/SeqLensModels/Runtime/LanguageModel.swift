@@ -16,12 +16,7 @@ public final class LanguageModel: @unchecked Sendable {
 
     init(loaded: ModelLoader.Loaded) {
         let dims = loaded.transformer.dimensions
-        var special: [String: Int] = [:]
-        let roles = loaded.tokenizer.specialTokens
-        if let bos = roles.bos { special["bos"] = bos }
-        if let eos = roles.eos { special["eos"] = eos }
-        if let unk = roles.unk { special["unk"] = unk }
-        if let pad = roles.pad { special["pad"] = pad }
+        let special = loaded.tokenizer.specialTokens.roles
         info = ModelInfo(
             architecture: loaded.architecture, layerCount: dims.layerCount, headCount: dims.headCount,
             keyValueHeadCount: dims.keyValueHeadCount, hiddenSize: dims.hiddenSize,

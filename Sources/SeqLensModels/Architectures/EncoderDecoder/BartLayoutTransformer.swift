@@ -7,20 +7,13 @@ import SeqLensTensor
 // head over the shared embeddings plus `final_logits_bias`. A family file decodes its config and
 // names these options; the forward code is written once here.
 
-/// How a family adds positions to the scaled token embeddings.
-enum PositionEncoding: Sendable {
-    /// A fixed table (P, C) indexed by position + offset (Marian's sinusoids, M2M100's).
-    case table(Tensor, offset: Int)
-    /// Learned embeddings (P + offset, C) indexed by position + offset (BART's offset 2).
-    case learned(Tensor, offset: Int)
+/// How a family adds positions to the scaled token embeddings: rows of a table (P, C), fixed
+/// (Marian's sinusoids) or learned (BART's), indexed by position + offset (BART's 2).
+struct PositionTable: Sendable {
+    let table: Tensor
+    let offset: Int
 
-    /// Rows for `positions`, or nil when one lies beyond the table.
-    func rows(_ positions: [Int]) -> Tensor {
-        switch self {
-        case .table(let table, let offset), .learned(let table, let offset):
-            return gatherRows(table, positions.map { $0 + offset })
-        }
-    }
+    func rows(_ positions: [Int]) -> Tensor { gatherRows(table, positions.map { $0 + offset }) }
 }
 
 /// Options a family sets on the shared layout.
@@ -59,7 +52,7 @@ struct BartLayoutTransformer: EncoderDecoderTransformer {
         let embeddingNorm: Norm?
         let blocks: [Block]
         let finalNorm: Norm?
-        let positions: PositionEncoding
+        let positions: PositionTable
         let tokenEmbeddings: Tensor
     }
 
@@ -78,7 +71,7 @@ struct BartLayoutTransformer: EncoderDecoderTransformer {
     ///   - tiedHead: whether the LM head is the decoder's token embeddings (else `lm_head.weight`).
     init(
         dimensions: TransformerDimensions, encoderLayers: Int, encoderFeedForward: Int, decoderFeedForward: Int,
-        options: BartLayoutOptions, positions: (encoder: PositionEncoding, decoder: PositionEncoding),
+        options: BartLayoutOptions, positions: (encoder: PositionTable, decoder: PositionTable),
         tiedHead: Bool, weights: WeightSource
     ) throws {
         let c = dimensions.hiddenSize, v = dimensions.vocabularySize
@@ -163,13 +156,8 @@ struct BartLayoutTransformer: EncoderDecoderTransformer {
     }
 
     /// One sublayer with its residual and norm, pre- or post-LN.
-    private func residual(_ x: Variable, _ norm: Norm, _ sublayer: (Variable) -> Variable) -> (sum: Variable, Variable) {
-        if options.preNorm {
-            let out = sublayer(normed(x, norm))
-            return (add(x, out), out)
-        }
-        let out = sublayer(x)
-        return (normed(add(x, out), norm), out)
+    private func residual(_ x: Variable, _ norm: Norm, _ sublayer: (Variable) -> Variable) -> Variable {
+        options.preNorm ? add(x, sublayer(normed(x, norm))) : normed(add(x, sublayer(x)), norm)
     }
 
     private var scale: Float { 1 / Float(dimensions.headDimension).squareRoot() }
@@ -182,7 +170,7 @@ struct BartLayoutTransformer: EncoderDecoderTransformer {
         for (i, block) in encoder.blocks.enumerated() {
             func site(_ kind: Site.Kind) -> Site { Site(kind, layer: i, stack: .encoder) }
             x = probe.visit(site(.residPre), x)
-            let (afterAttention, _) = residual(x, block.selfNorm) { h in
+            let afterAttention = residual(x, block.selfNorm) { h in
                 let w = block.selfAttention
                 let result = attention(query: w.query(h), key: w.key(h), value: w.value(h), queryHeads: heads,
                                        keyValueHeads: heads, mask: .full, scale: scale)
@@ -191,7 +179,7 @@ struct BartLayoutTransformer: EncoderDecoderTransformer {
                 return probe.visit(site(.attentionOut), w.output(z))
             }
             x = probe.visit(site(.residMid), afterAttention)
-            let (afterMLP, _) = residual(x, block.finalNorm) { h in
+            let afterMLP = residual(x, block.finalNorm) { h in
                 probe.visit(site(.mlpOut), block.down(options.activation(block.up(h))))
             }
             x = probe.visit(site(.residPost), afterMLP)
@@ -216,7 +204,7 @@ struct BartLayoutTransformer: EncoderDecoderTransformer {
         for (i, block) in decoder.blocks.enumerated() {
             func site(_ kind: Site.Kind) -> Site { Site(kind, layer: i, stack: .decoder) }
             x = probe.visit(site(.residPre), x)
-            let (afterSelf, _) = residual(x, block.selfNorm) { h in
+            let afterSelf = residual(x, block.selfNorm) { h in
                 let w = block.selfAttention
                 var key = w.key(h), value = w.value(h)
                 if let cache {
@@ -231,7 +219,7 @@ struct BartLayoutTransformer: EncoderDecoderTransformer {
                 return probe.visit(site(.attentionOut), w.output(z))
             }
             x = afterSelf
-            let (afterCross, _) = residual(x, block.crossNorm!) { h in
+            let afterCross = residual(x, block.crossNorm!) { h in
                 let w = block.crossAttention!
                 let result = attention(query: w.query(h), key: memory.keys[i], value: memory.values[i], queryHeads: heads,
                                        keyValueHeads: heads, mask: .full, scale: scale)
@@ -240,7 +228,7 @@ struct BartLayoutTransformer: EncoderDecoderTransformer {
                 return probe.visit(site(.crossAttentionOut), w.output(z))
             }
             x = probe.visit(site(.residMid), afterCross)
-            let (afterMLP, _) = residual(x, block.finalNorm) { h in
+            let afterMLP = residual(x, block.finalNorm) { h in
                 probe.visit(site(.mlpOut), block.down(options.activation(block.up(h))))
             }
             x = probe.visit(site(.residPost), afterMLP)

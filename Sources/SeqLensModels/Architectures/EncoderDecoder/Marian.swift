@@ -76,7 +76,7 @@ enum Marian {
         let dims = TransformerDimensions(
             layerCount: cfg.decoderLayers, hiddenSize: c, headCount: heads, keyValueHeadCount: heads,
             headDimension: c / heads, vocabularySize: vocabulary, maxPositions: positions)
-        let table = PositionEncoding.table(sinusoids(positions: positions, width: c), offset: 0)
+        let table = PositionTable(table: sinusoids(positions: positions, width: c), offset: 0)
         let options = BartLayoutOptions(
             preNorm: false, embeddingNorm: false, finalNorms: false,
             embedScale: cfg.scaleEmbedding ? Float(Double(c).squareRoot()) : 1,
