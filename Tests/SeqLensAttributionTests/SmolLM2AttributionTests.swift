@@ -7,6 +7,10 @@ import SeqLensModels
 /// SmolLM2 (the real default model) against Inseq on transformers reading the same GGUF
 /// (Tests/Fixtures/smollm2-attribution, from scripts/fixtures/make_smollm2_attribution_fixtures.py):
 /// attributions within 1e-3 × max |reference|, NaN where Inseq has NaN, step scores within 1e-3.
+/// Integrated gradients is compared with Inseq on the float64 model: in float32 its gradient is
+/// ill-conditioned at some steps, and Inseq's own float32 run is 1.1e-3 × max from the float64
+/// value on "france" (the fixture records this as `float32_error`), so a float32 record cannot
+/// tell a right float32 answer from a wrong one at this tolerance.
 @Suite(
     "SmolLM2 attributions equal Inseq's", .serialized,
     .enabled(if: Fixtures.smolLM2IsCached, Comment(rawValue: Fixtures.smolLM2Missing)))
@@ -33,17 +37,16 @@ struct SmolLM2AttributionTests {
         let targetIds = try #require(item["target_ids"] as? [Int])
         #expect(zip(sequence.target.map(\.id), targetIds).allSatisfy { $0 == $1 || $0 == -1 })
         let shape = try #require(item["shape"] as? [Int])
-        let file = Fixtures.path("smollm2-attribution/" + (try #require(item["file"] as? String)))
-        let data = try Data(contentsOf: URL(fileURLWithPath: file))
-        let expected = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let expected = try Self.reference(item)
         let ours = try #require(sequence.targetAttributions)
         #expect(ours.shape == shape && ours.values.count == expected.count)
         let scale = expected.filter { !$0.isNaN }.map(abs).max() ?? 1
-        var worst: Float = 0, nanMismatches = 0
+        var worst = 0.0, nanMismatches = 0
         for (a, b) in zip(ours.values, expected) {
-            if a.isNaN != b.isNaN { nanMismatches += 1 } else if !a.isNaN { worst = max(worst, abs(a - b)) }
+            if a.isNaN != b.isNaN { nanMismatches += 1 } else if !a.isNaN { worst = max(worst, abs(Double(a) - b)) }
         }
-        print("SmolLM2 \(caseID): max |Δ| = \(worst) = \(worst / scale) of max |reference|")
+        let kind = item["float64_file"] == nil ? "Inseq" : "Inseq in float64"
+        print("SmolLM2 \(caseID): max |Δ| from \(kind) = \(worst) = \(worst / scale) of max |reference|")
         #expect(nanMismatches == 0)
         #expect(worst <= 1e-3 * scale)
         for (name, values) in item["step_scores"] as? [String: [Double]] ?? [:] {
@@ -51,5 +54,15 @@ struct SmolLM2AttributionTests {
             let diff = zip(mine, values).map { abs($0 - Float($1)) }.max() ?? 0
             #expect(mine.count == values.count && diff <= 1e-3, "\(caseID) \(name): \(mine) vs \(values)")
         }
+    }
+
+    /// The float64 reference where the fixture has one, else Inseq's float32 values, as doubles.
+    static func reference(_ item: [String: Any]) throws -> [Double] {
+        let name = try #require((item["float64_file"] ?? item["file"]) as? String)
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("smollm2-attribution/" + name)))
+        if item["float64_file"] != nil {
+            return data.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+        }
+        return data.withUnsafeBytes { $0.bindMemory(to: Float.self).map(Double.init) }
     }
 }
