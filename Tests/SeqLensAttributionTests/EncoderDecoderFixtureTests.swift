@@ -4,20 +4,16 @@ import SeqLensTestSupport
 import SeqLensModels
 @testable import SeqLensAttribution
 
-/// Encoder-decoder attribution on the tiny Marian against Inseq 0.7.1 (patched for transformers
-/// 5's double decoder scaling, see make_encoder_decoder_attribution_fixtures.py): raw granular
+/// Encoder-decoder attribution on the tiny Marian and BART against Inseq 0.7.1 (patched for
+/// transformers 5's double decoder scaling on Marian, see make_encoder_decoder_attribution_fixtures.py): raw granular
 /// source and target attributions within 1e-4 × max |reference| with NaN exactly where Inseq has
 /// NaN, and step scores within 1e-4.
 @Suite struct EncoderDecoderFixtureTests {
-    let model: EncoderDecoderModel
-    let index: [String: Any]
-
-    init() throws {
-        guard case .encoderDecoder(let loaded) = try LoadedModel.load(.path(Fixtures.path("models/tiny-marian"))) else {
-            throw MissingFixture(description: "tiny-marian did not load as an encoder-decoder model")
+    static func model(_ name: String) throws -> EncoderDecoderModel {
+        guard case .encoderDecoder(let loaded) = try LoadedModel.load(.path(Fixtures.path("models/" + name))) else {
+            throw MissingFixture(description: "\(name) did not load as an encoder-decoder model")
         }
-        model = loaded
-        index = try Fixtures.json("attribution/tiny-marian/index.json")
+        return loaded
     }
 
     /// Compares a flat reference (null = NaN) with SeqLens's tensor; returns the worst error / max.
@@ -44,7 +40,10 @@ import SeqLensModels
         return worst
     }
 
-    @Test func attributionsEqualInseq() throws {
+    @Test(arguments: ["tiny-marian", "tiny-bart"])
+    func attributionsEqualInseq(modelName: String) throws {
+        let model = try Self.model(modelName)
+        let index = try Fixtures.json("attribution/\(modelName)/index.json")
         let cases = try #require(index["cases"] as? [[String: Any]])
         #expect(cases.count == 8)
         for item in cases {
@@ -64,7 +63,7 @@ import SeqLensModels
             #expect(sequence.attrPosStart == item["attr_pos_start"] as? Int && sequence.attrPosEnd == item["attr_pos_end"] as? Int)
             let source = try compare(sequence.sourceAttributions, item["source_attributions"], "\(id) source")
             let target = try compare(sequence.targetAttributions, item["target_attributions"], "\(id) target")
-            print("\(id): source \(source), target \(target) × max")
+            print("\(modelName) \(id): source \(source), target \(target) × max")
             #expect(source <= 1e-4 && target <= 1e-4, "\(id)")
             let scores = try #require(item["step_scores"] as? [String: [Double]])
             for (name, expected) in scores {
@@ -76,6 +75,7 @@ import SeqLensModels
     }
 
     @Test func unservedRequestsAreClearErrors() throws {
+        let model = try Self.model("tiny-marian")
         var request = AttributionRequest(inputs: ["Hello world"])
         request.generatedTexts = ["the program"]
         request.method = try AttributionMethods.make("occlusion")

@@ -233,4 +233,32 @@ import Testing
         let (occlusionStatus, _, message) = try Self.run(["attribute", "-m", folder, "Hello", "--generated-text", "Ciao", "--method", "occlusion"])
         #expect(occlusionStatus == 1 && message.contains("encoder-decoder"))
     }
+
+    /// The BART family over the wire: load, greedy generation with the forced <s>, attribution.
+    @Test func bartServesGenerateAndAttribute() throws {
+        let folder = PackagePaths.fixtureModel("tiny-bart")
+        let data = try Data(contentsOf: URL(fileURLWithPath: folder + "/reference.json"))
+        let bart = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let daemon = InProcessDaemon()
+        daemon.initialize()
+        let loaded = try #require(daemon.client.call("model/load", ["path": .string(folder), "id": "bart"]))
+        #expect(loaded["architecture"] == "bart" && loaded["isEncoderDecoder"] == true)
+        #expect(loaded["specialTokens"]?["decoder_start"] == 2 && loaded["specialTokens"]?["bos"] == 0)
+        for entry in try #require(bart["greedy"] as? [[String: Any]]) {
+            let source = try #require(entry["source"] as? String)
+            let result = try #require(daemon.client.call("generate", [
+                "model": "bart", "inputs": [.string(source)], "numBeams": 1, "maxNewTokens": 12,
+            ])?["results"]?.arrayValue?.first)
+            let ids = result["tokens"]?.arrayValue?.compactMap { $0["id"]?.intValue }
+            #expect(ids.map { [2] + $0 } == entry["ids"] as? [Int])
+        }
+        let reply = try #require(daemon.client.call("attribute", [
+            "model": "bart", "inputs": ["Hello world"], "generatedTexts": ["the program is free"], "method": "saliency",
+            "attributeTarget": true,
+        ])?["results"]?.arrayValue?.first)
+        // <s> Hello world </s> as the source; </s> <s> ... </s> as the target (start token first).
+        let target = try #require(reply["target"]?.arrayValue?.compactMap { $0["id"]?.intValue })
+        #expect(reply["source"]?.arrayValue?.first?["id"] == 0 && target.prefix(2) == [2, 0] && target.last == 2)
+        #expect(reply["sourceAttributions"]?.arrayValue?.count == reply["source"]?.arrayValue?.count)
+    }
 }

@@ -8,18 +8,24 @@ import SeqLensTokenizers
 /// tokenizer files and generation_config.json.
 enum EncoderDecoderLoader {
     /// `model_type` values served as encoder-decoder models.
-    static let architectures = ["marian"]
+    static let architectures = ["bart", "marian"]
 
     static func load(folder: String, configuration data: Data, modelType: String) throws -> EncoderDecoderModel {
         let stored = FiniteWeights(base: SafetensorsWeights(store: try SafetensorsCheckpoint(path: folder)))
         let weights = CountingWeights(stored)
+        func configuration() throws -> BartLayoutConfiguration {
+            try JSONDecoder().decode(BartLayoutConfiguration.self, from: data)
+        }
         let transformer: any EncoderDecoderTransformer
         let tokenizer: any TwoSidedTokenizer
         do {
             switch modelType {
             case "marian":
-                transformer = try Marian.transformer(configuration: JSONDecoder().decode(MarianConfiguration.self, from: data), weights: weights)
+                transformer = try Marian.transformer(configuration: configuration(), weights: weights)
                 tokenizer = try MarianTokenizer(folder: folder)
+            case "bart":
+                transformer = try Bart.transformer(configuration: configuration(), weights: weights, preNorm: false)
+                tokenizer = SameOnBothSides(try ModelLoader.folderTokenizer(folder))
             default:
                 throw ModelError.unsupportedArchitecture(modelType)
             }

@@ -79,7 +79,8 @@ enum ModelLoader {
         }
     }
 
-    private static func folderTokenizer(_ folder: String) throws -> any Tokenizer {
+    /// A folder's byte-level BPE tokenizer: tokenizer.json, else vocab.json + merges.txt.
+    static func folderTokenizer(_ folder: String) throws -> any Tokenizer {
         let manager = FileManager.default
         let json = URL(fileURLWithPath: folder + "/tokenizer.json")
         if manager.fileExists(atPath: json.path) {

@@ -97,12 +97,13 @@ struct BartLayoutTransformer: EncoderDecoderTransformer {
                   up: try linear(prefix + "fc1", c, feedForward), down: try linear(prefix + "fc2", feedForward, c),
                   finalNorm: try norm(prefix + "final_layer_norm"))
         }
-        // Older checkpoints store each stack's copy of the shared table; newer ones only `model.shared`.
+        // Each stack reads its own `embed_tokens`: a copy of `model.shared` when tied (some files
+        // store only `model.shared`), its own table when tie_word_embeddings is false.
         func embeddings(_ names: [String]) throws -> Tensor {
             let name = names.first(where: weights.contains) ?? names[0]
             return try weights.tensor(name, shape: [v, c])
         }
-        let sourceTable = try embeddings(["model.shared.weight", "model.encoder.embed_tokens.weight"])
+        let sourceTable = try embeddings(["model.encoder.embed_tokens.weight", "model.shared.weight"])
         let targetTable = try embeddings(["model.decoder.embed_tokens.weight", "model.shared.weight"])
         encoder = Stack(
             embeddingNorm: options.embeddingNorm ? try norm("model.encoder.layernorm_embedding") : nil,
