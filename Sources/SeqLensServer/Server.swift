@@ -311,6 +311,7 @@ public final class Server: Sendable {
                 "stepFunctions": ServerInfo.stepFunctions.json,
                 "architectures": ServerInfo.architectures.json,
                 "checkpointFormats": ServerInfo.checkpointFormats.json,
+                "tokenizers": ServerInfo.tokenizers.json,
                 "workDoneProgress": true,
                 "cancellation": true,
                 "memoryBudgetBytes": environment.registry.budgetBytes.map(RPCValue.integer) ?? .null,

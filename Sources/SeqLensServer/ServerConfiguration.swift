@@ -1,3 +1,4 @@
+import SeqLensTokenizers
 import SeqLensAttribution
 import SeqLensModels
 
@@ -30,6 +31,8 @@ public enum ServerInfo {
     /// Model families the engine loads.
     public static var architectures: [String] { LanguageModel.supportedArchitectures }
     public static var checkpointFormats: [String] { LanguageModel.supportedFormats }
+    /// Tokenizer kinds the engine reads.
+    public static var tokenizers: [String] { TokenizerKind.allCases.map(\.rawValue) }
     /// Inseq's names of the attribution methods and step functions the engine knows.
     public static var attributionMethods: [String] { AttributionMethods.names }
 

@@ -51,14 +51,14 @@ extension ByteLevelBPETokenizer {
                 normalized: try token.bool("normalized", default: true))
         }
         let preTokenizer = try Self.preTokenizerKind(try root.optionalObject("pre_tokenizer"), path: path)
-        let (prefix, suffix) = try Self.postProcessorIds(try root.optionalObject("post_processor"), path: path)
+        let (prefix, suffix) = try PostProcessorIds.read(try root.optionalObject("post_processor"), path: path)
 
         var ids = vocabulary
         for token in Self.resolvedAddedTokens(addedTokens, vocabulary: vocabulary) { ids[token.content] = token.id }
         let unknownToken = try model.optionalString("unk_token")
         let roles =
             try specialTokens
-            ?? config.flatMap { try Self.rolesFromConfig($0, ids) }
+            ?? config.flatMap { try SpecialTokens(tokenizerConfig: $0, ids: ids) }
             ?? SpecialTokens(bos: prefix.first, unk: unknownToken.flatMap { ids[$0] })
 
         try self.init(
@@ -136,71 +136,5 @@ extension ByteLevelBPETokenizer {
             throw TokenizerError.unsupported(
                 path: path, what: "pre-tokenizer \(types.joined(separator: " + ")) with these settings")
         }
-    }
-
-    /// The ids the post-processor puts before and after a single sequence.
-    private static func postProcessorIds(_ fields: JSONFields?, path: String) throws -> ([Int], [Int]) {
-        guard let fields else { return ([], []) }
-        switch try fields.string("type") {
-        case "ByteLevel":
-            return ([], [])
-        case "Sequence":
-            var prefix: [Int] = []
-            var suffix: [Int] = []
-            for processor in try fields.objects("processors") {
-                let (before, after) = try postProcessorIds(processor, path: path)
-                prefix = before + prefix
-                suffix += after
-            }
-            return (prefix, suffix)
-        case "RobertaProcessing", "BertProcessing":
-            func id(_ key: String) throws -> Int {
-                let pair = try fields.array(key)
-                guard pair.count == 2, let number = pair[1] as? NSNumber, let id = Int(exactly: number.doubleValue)
-                else { throw fields.malformed(key, "must be [token, id]") }
-                return id
-            }
-            return ([try id("cls")], [try id("sep")])
-        case "TemplateProcessing":
-            let specials = try fields.object("special_tokens")
-            var prefix: [Int] = []
-            var suffix: [Int] = []
-            var seenSequence = false
-            for (index, piece) in try fields.array("single").enumerated() {
-                let item = JSONFields(
-                    path: path, prefix: fields.name("single[\(index)]"), object: piece as? [String: Any] ?? [:])
-                if !item.isNull("Sequence") {
-                    seenSequence = true
-                } else if let special = try item.optionalObject("SpecialToken") {
-                    let name = try special.string("id")
-                    let entry = try specials.object(name)
-                    let ids = try entry.array("ids").map { value -> Int in
-                        guard let number = value as? NSNumber, let id = Int(exactly: number.doubleValue) else {
-                            throw entry.malformed("ids", "must hold integer ids")
-                        }
-                        return id
-                    }
-                    if seenSequence { suffix += ids } else { prefix += ids }
-                } else {
-                    throw item.malformed("", "must hold a Sequence or a SpecialToken")
-                }
-            }
-            return (prefix, suffix)
-        case let other:
-            throw TokenizerError.unsupported(path: path, what: "a \(other) post-processor")
-        }
-    }
-
-    /// Roles from HF's `tokenizer_config.json`, where one exists and names tokens of `ids`.
-    private static func rolesFromConfig(_ url: URL, _ ids: [String: Int]) throws -> SpecialTokens? {
-        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
-        let config = try JSONFields.load(url)
-        func role(_ key: String) -> Int? {
-            let value = config.object[key]
-            let content = (value as? String) ?? ((value as? [String: Any])?["content"] as? String)
-            return content.flatMap { ids[$0] }
-        }
-        return SpecialTokens(
-            bos: role("bos_token"), eos: role("eos_token"), unk: role("unk_token"), pad: role("pad_token"))
     }
 }

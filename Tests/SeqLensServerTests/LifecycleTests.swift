@@ -36,6 +36,8 @@ import Testing
         #expect(capabilities?["architectures"]?.arrayValue?.contains("llama") == true)
         #expect(capabilities?["checkpointFormats"] == LanguageModel.supportedFormats.json)
         #expect(capabilities?["checkpointFormats"]?.arrayValue?.contains("gguf") == true)
+        #expect(capabilities?["tokenizers"] == ["byte_level_bpe", "unigram", "sentencepiece", "marian", "mbart"])
+        #expect(capabilities?["architectures"]?.arrayValue?.contains("mbart") == true)
         #expect(capabilities?["memoryBudgetBytes"] == 12345)
         #expect(daemon.shutdown() == 0)
     }

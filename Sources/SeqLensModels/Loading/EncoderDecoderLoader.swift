@@ -8,7 +8,7 @@ import SeqLensTokenizers
 /// tokenizer files and generation_config.json.
 enum EncoderDecoderLoader {
     /// `model_type` values served as encoder-decoder models.
-    static let architectures = ["bart", "marian"]
+    static let architectures = ["bart", "marian", "mbart"]
 
     static func load(folder: String, configuration data: Data, modelType: String) throws -> EncoderDecoderModel {
         let stored = FiniteWeights(base: SafetensorsWeights(store: try SafetensorsCheckpoint(path: folder)))
@@ -26,6 +26,9 @@ enum EncoderDecoderLoader {
             case "bart":
                 transformer = try Bart.transformer(configuration: configuration(), weights: weights, preNorm: false)
                 tokenizer = SameOnBothSides(try ModelLoader.folderTokenizer(folder))
+            case "mbart":
+                transformer = try Bart.transformer(configuration: configuration(), weights: weights, preNorm: true)
+                tokenizer = try MBartTokenizer(folder: folder)
             default:
                 throw ModelError.unsupportedArchitecture(modelType)
             }

@@ -1,0 +1,151 @@
+/// The SentencePiece unigram model as HF `tokenizers` runs it (models/unigram/model.rs,
+/// `encode_optimized`): the segmentation of a pre-token into pieces with the highest total score
+/// (Viterbi over a byte trie of the pieces), a character no piece starts with scored
+/// `min score - 10` as unknown, runs of unknown characters fused into one `unk` token, and, with
+/// byte fallback, an unknown run spelled as `<0xXX>` byte pieces when they all exist.
+struct UnigramModel: Sendable {
+    /// HF's K_UNK_PENALTY.
+    static let unknownPenalty = 10.0
+
+    let pieces: [String]
+    let scores: [Double]
+    let unknownID: Int?
+    let byteFallback: Bool
+    private let trie: ByteTrie
+    private let idsByPiece: [String: Int]
+    private let minimumScore: Double
+
+    init(pieces: [String], scores: [Double], unknownID: Int?, byteFallback: Bool) {
+        self.pieces = pieces
+        self.scores = scores
+        self.unknownID = unknownID
+        self.byteFallback = byteFallback
+        var trie = ByteTrie()
+        var ids: [String: Int] = [:]
+        for (id, piece) in pieces.enumerated() {
+            // A repeated piece keeps its last id, as HF's token_to_ids map does.
+            ids[piece] = id
+            trie.insert(Array(piece.utf8), id: id)
+        }
+        self.trie = trie
+        idsByPiece = ids
+        minimumScore = scores.min() ?? 0
+    }
+
+    func id(of piece: String) -> Int? { idsByPiece[piece] }
+
+    /// The ids of one pre-token.
+    func encode(_ text: String, into ids: inout [Int]) {
+        for piece in segment(Array(text.utf8)) {
+            if let id = idsByPiece[String(decoding: piece, as: UTF8.self)] {
+                ids.append(id)
+                continue
+            }
+            if byteFallback {
+                let bytes = piece.map { idsByPiece["<0x\(hexByte($0))>"] }
+                if bytes.allSatisfy({ $0 != nil }) {
+                    ids += bytes.map { $0! }
+                    continue
+                }
+            }
+            if let unknownID { ids.append(unknownID) }
+        }
+    }
+
+    /// The best segmentation, as byte strings (fused unknown runs included).
+    private func segment(_ bytes: [UInt8]) -> [[UInt8]] {
+        let n = bytes.count
+        guard n > 0 else { return [] }
+        struct Node {
+            var id = -1
+            var score = 0.0
+            var start: Int?
+        }
+        var best = [Node](repeating: Node(), count: n + 1)
+        let unknownScore = minimumScore - Self.unknownPenalty
+        var start = 0
+        while start < n {
+            let reached = best[start].score
+            let characterLength = utf8Length(bytes[start])
+            var singleCharacterPiece = false
+            trie.prefixes(of: bytes, from: start) { end, id in
+                let candidate = scores[id] + reached
+                if best[end].start == nil || candidate > best[end].score {
+                    best[end] = Node(id: id, score: candidate, start: start)
+                }
+                if end - start == characterLength { singleCharacterPiece = true }
+            }
+            let end = min(start + characterLength, n)
+            if !singleCharacterPiece {
+                let candidate = unknownScore + reached
+                if best[end].start == nil || candidate > best[end].score {
+                    best[end] = Node(id: unknownID ?? -1, score: candidate, start: start)
+                }
+            }
+            start = end
+        }
+        var result: [[UInt8]] = []
+        var unknownRun: [[UInt8]] = []
+        var end = n
+        while end > 0, let begin = best[end].start {
+            let piece = Array(bytes[begin..<end])
+            if best[end].id == unknownID || best[end].id < 0 {
+                unknownRun.append(piece)
+            } else {
+                if !unknownRun.isEmpty { result.append(unknownRun.reversed().flatMap { $0 }) }
+                unknownRun = []
+                result.append(piece)
+            }
+            end = begin
+        }
+        if !unknownRun.isEmpty { result.append(unknownRun.reversed().flatMap { $0 }) }
+        return result.reversed()
+    }
+
+    private func utf8Length(_ lead: UInt8) -> Int {
+        switch lead {
+        case 0xF0...: 4
+        case 0xE0...: 3
+        case 0xC0...: 2
+        default: 1
+        }
+    }
+
+    private func hexByte(_ byte: UInt8) -> String {
+        let digits = Array("0123456789ABCDEF")
+        return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
+    }
+}
+
+/// A trie over the pieces' UTF-8 bytes, walked from a position to find every piece that starts
+/// there, shortest first (the order HF's `common_prefix_search` yields them).
+struct ByteTrie: Sendable {
+    private var children: [Int: Int] = [:]  // node * 256 + byte -> child node
+    private var pieceIDs: [Int] = [-1]  // per node; -1 where no piece ends
+
+    mutating func insert(_ bytes: [UInt8], id: Int) {
+        guard !bytes.isEmpty else { return }
+        var node = 0
+        for byte in bytes {
+            let key = node * 256 + Int(byte)
+            if let child = children[key] {
+                node = child
+            } else {
+                pieceIDs.append(-1)
+                children[key] = pieceIDs.count - 1
+                node = pieceIDs.count - 1
+            }
+        }
+        pieceIDs[node] = id
+    }
+
+    func prefixes(of bytes: [UInt8], from start: Int, _ body: (_ end: Int, _ id: Int) -> Void) {
+        var node = 0
+        var position = start
+        while position < bytes.count, let child = children[node * 256 + Int(bytes[position])] {
+            node = child
+            position += 1
+            if pieceIDs[node] >= 0 { body(position, pieceIDs[node]) }
+        }
+    }
+}
