@@ -4,7 +4,7 @@ import SeqLensTestSupport
 import SeqLensModels
 @testable import SeqLensAttribution
 
-/// Encoder-decoder attribution on the tiny Marian, BART and mBART against Inseq 0.7.1 (patched for
+/// Encoder-decoder attribution on the tiny Marian, BART, mBART, T5 and T5 v1.1 against Inseq 0.7.1 (patched for
 /// transformers 5's double decoder scaling on Marian, see make_encoder_decoder_attribution_fixtures.py): raw granular
 /// source and target attributions within 1e-4 × max |reference| with NaN exactly where Inseq has
 /// NaN, and step scores within 1e-4.
@@ -40,7 +40,7 @@ import SeqLensModels
         return worst
     }
 
-    @Test(arguments: ["tiny-marian", "tiny-bart", "tiny-mbart"])
+    @Test(arguments: ["tiny-marian", "tiny-bart", "tiny-mbart", "tiny-t5", "tiny-t5-v1.1"])
     func attributionsEqualInseq(modelName: String) throws {
         let model = try Self.model(modelName)
         let index = try Fixtures.json("attribution/\(modelName)/index.json")

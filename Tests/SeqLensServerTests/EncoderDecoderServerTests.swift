@@ -261,4 +261,32 @@ import Testing
         #expect(reply["source"]?.arrayValue?.first?["id"] == 0 && target.prefix(2) == [2, 0] && target.last == 2)
         #expect(reply["sourceAttributions"]?.arrayValue?.count == reply["source"]?.arrayValue?.count)
     }
+
+    /// T5 over the wire: relative positions and sentinels through load, generate and attribute.
+    @Test func t5ServesGenerateAndAttribute() throws {
+        let folder = PackagePaths.fixtureModel("tiny-t5-v1.1")
+        let data = try Data(contentsOf: URL(fileURLWithPath: folder + "/reference.json"))
+        let t5 = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let daemon = InProcessDaemon()
+        daemon.initialize()
+        let loaded = try #require(daemon.client.call("model/load", ["path": .string(folder), "id": "t5"]))
+        #expect(loaded["architecture"] == "t5" && loaded["isEncoderDecoder"] == true)
+        let sites = loaded["sites"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+        #expect(sites.contains("encoder.blocks.1.mlp.out") && sites.contains("decoder.blocks.1.cross_attn.pattern"))
+        let entry = try #require((t5["greedy"] as? [[String: Any]])?.first)
+        let source = try #require(entry["source"] as? String)
+        let result = try #require(daemon.client.call("generate", [
+            "model": "t5", "inputs": [.string(source)], "numBeams": 1, "maxNewTokens": 12,
+        ])?["results"]?.arrayValue?.first)
+        let ids = try #require(result["tokens"]?.arrayValue?.compactMap { $0["id"]?.intValue })
+        #expect([0] + ids == entry["ids"] as? [Int])
+        let reply = try #require(daemon.client.call("attribute", [
+            "model": "t5", "inputs": ["Hello <extra_id_0> world"], "generatedTexts": ["the program"], "method": "input_x_gradient",
+        ])?["results"]?.arrayValue?.first)
+        let sourceIDs = try #require(reply["source"]?.arrayValue?.compactMap { $0["id"]?.intValue })
+        // The sentinel stays one token: the id tokenize gives it alone, before </s>.
+        let sentinel = daemon.client.call("tokenize", ["model": "t5", "texts": ["<extra_id_0>"]])?["results"]?.arrayValue?.first?["ids"]?.arrayValue?.first?.intValue
+        #expect(sourceIDs.last == 1 && sentinel != nil && sourceIDs.contains(sentinel!))
+        #expect(reply["sourceAttributions"]?.arrayValue?.count == sourceIDs.count)
+    }
 }

@@ -38,7 +38,7 @@ struct BeamSearch {
         var currentLength = 1
         let promptLength = 1
         let memory = try model.memory(source: source, batch: beams)
-        let cache = KeyValueCache(layers: dims.layerCount, batch: beams, width: dims.hiddenSize)
+        let cache = KeyValueCache(layers: dims.layerCount, batch: beams, width: dims.keyValueHeadCount * dims.headDimension)
         var next = running.map { $0.sequence.last! }
         while true {
             let logits = try model.stepLogits(memory: memory, cache: cache, next: next, position: currentLength - 1)

@@ -8,7 +8,7 @@ import SeqLensTokenizers
 /// tokenizer files and generation_config.json.
 enum EncoderDecoderLoader {
     /// `model_type` values served as encoder-decoder models.
-    static let architectures = ["bart", "marian", "mbart"]
+    static let architectures = ["bart", "marian", "mbart", "mt5", "t5"]
 
     static func load(folder: String, configuration data: Data, modelType: String) throws -> EncoderDecoderModel {
         let stored = FiniteWeights(base: SafetensorsWeights(store: try SafetensorsCheckpoint(path: folder)))
@@ -29,6 +29,11 @@ enum EncoderDecoderLoader {
             case "mbart":
                 transformer = try Bart.transformer(configuration: configuration(), weights: weights, preNorm: true)
                 tokenizer = try MBartTokenizer(folder: folder)
+            case "t5", "mt5":
+                let cfg = try JSONDecoder().decode(T5Configuration.self, from: data)
+                transformer = try T5Transformer(configuration: cfg, weights: weights,
+                                                scalesOutputs: modelType == "t5" && cfg.scalesDecoderOutputs)
+                tokenizer = SameOnBothSides(try UnigramTokenizer(tokenizerJSON: URL(fileURLWithPath: folder + "/tokenizer.json")))
             default:
                 throw ModelError.unsupportedArchitecture(modelType)
             }

@@ -83,7 +83,7 @@ public final class EncoderDecoderModel: @unchecked Sendable {
     ) throws -> EncoderDecoderGeneration {
         let dims = transformer.dimensions
         let memory = try memory(source: source)
-        let cache = KeyValueCache(layers: dims.layerCount, batch: 1, width: dims.hiddenSize)
+        let cache = KeyValueCache(layers: dims.layerCount, batch: 1, width: dims.keyValueHeadCount * dims.headDimension)
         var sequence = [generation.decoderStartTokenID]
         var tokens: [GeneratedToken] = []
         var scores: [Float] = []

@@ -54,9 +54,11 @@ public func causalAttention(
 ///
 /// Shapes as for `causalAttention`; with `.full` the keys may come from another sequence of any
 /// length S (cross-attention over an encoder's output).
+/// - Parameter scoreBias: (Hq, T, S), added to every batch row's scaled scores before the softmax
+///   (T5's relative position bias). A constant: the backward pass is unchanged by it.
 public func attention(
     query: Variable, key: Variable, value: Variable, queryHeads: Int, keyValueHeads: Int,
-    mask: AttentionMask, scale: Float, editRows: AttentionRowEdit? = nil
+    mask: AttentionMask, scale: Float, scoreBias: Tensor? = nil, editRows: AttentionRowEdit? = nil
 ) -> AttentionResult {
     let b = query.shape[0], t = query.shape[1], s = key.shape[1]
     let d = query.shape[2] / queryHeads
@@ -65,8 +67,9 @@ public func attention(
     precondition(key.shape == [b, s, hkv * d] && value.shape == key.shape, "key/value \(key.shape) for query \(query.shape)")
     precondition(editRows == nil || !(query.isTracked || key.isTracked || value.isTracked),
                  "attention row edits are forward only")
+    precondition(scoreBias == nil || scoreBias!.shape == [hq, t, s], "score bias \(scoreBias!.shape) for \([hq, t, s])")
     let layout = AttentionLayout(batch: b, queries: t, keys: s, queryHeads: hq, keyValueHeads: hkv, headWidth: d,
-                                 mask: mask, scale: scale)
+                                 mask: mask, scale: scale, scoreBias: scoreBias)
     let qv = query.value.scalars, kv = key.value.scalars, vv = value.value.scalars
     let q = StridedRows(start: 0, stride: hq * d, sliceSize: qv.count)
     let kRows = StridedRows(start: 0, stride: hkv * d, sliceSize: kv.count)
@@ -152,6 +155,7 @@ struct AttentionLayout {
     let queryHeads: Int, keyValueHeads: Int, headWidth: Int
     let mask: AttentionMask
     let scale: Float
+    var scoreBias: Tensor? = nil
 
     /// (output (B, T, Hq·D), pattern (B, Hq, T, S)) from operand pointers at their first column.
     func forward(
@@ -181,6 +185,12 @@ struct AttentionLayout {
                         // scores = scale · Q Kᵀ   (T, S)
                         BLAS.gemm(transposeA: false, transposeB: true, m: t, n: s, k: d, alpha: scale,
                                   a: qh, lda: qStride, b: kh, ldb: kvStride, c: ph, ldc: s)
+                        if let bias = scoreBias {
+                            bias.scalars.withUnsafeBufferPointer { bp in
+                                let head = bp.baseAddress! + h * t * s
+                                for i in 0..<(t * s) { ph[i] += head[i] }
+                            }
+                        }
                         for row in 0..<t {
                             let r = ph + row * s
                             // Keys the mask hides (after the query's position, for a causal
