@@ -12,7 +12,6 @@ struct UnigramModel: Sendable {
     let unknownID: Int?
     let byteFallback: Bool
     private let trie: ByteTrie
-    private let idsByPiece: [String: Int]
     private let minimumScore: Double
 
     init(pieces: [String], scores: [Double], unknownID: Int?, byteFallback: Bool) {
@@ -21,28 +20,24 @@ struct UnigramModel: Sendable {
         self.unknownID = unknownID
         self.byteFallback = byteFallback
         var trie = ByteTrie()
-        var ids: [String: Int] = [:]
-        for (id, piece) in pieces.enumerated() {
-            // A repeated piece keeps its last id, as HF's token_to_ids map does.
-            ids[piece] = id
-            trie.insert(Array(piece.utf8), id: id)
-        }
+        // A repeated piece keeps its last id, as HF's token_to_ids map does.
+        for (id, piece) in pieces.enumerated() { trie.insert(Array(piece.utf8), id: id) }
         self.trie = trie
-        idsByPiece = ids
         minimumScore = scores.min() ?? 0
     }
 
-    func id(of piece: String) -> Int? { idsByPiece[piece] }
+    func id(of piece: String) -> Int? { trie.id(of: Array(piece.utf8)) }
 
-    /// The ids of one pre-token.
+    /// The ids of one pre-token. Pieces keep the trie's ids (byte-exact, unlike String keys,
+    /// which Swift compares up to canonical equivalence).
     func encode(_ text: String, into ids: inout [Int]) {
-        for piece in segment(Array(text.utf8)) {
-            if let id = idsByPiece[String(decoding: piece, as: UTF8.self)] {
+        for (piece, id) in segment(Array(text.utf8)) {
+            if let id {
                 ids.append(id)
                 continue
             }
             if byteFallback {
-                let bytes = piece.map { idsByPiece["<0x\(hexByte($0))>"] }
+                let bytes = piece.map { self.id(of: "<0x\(hexByte($0))>") }
                 if bytes.allSatisfy({ $0 != nil }) {
                     ids += bytes.map { $0! }
                     continue
@@ -52,8 +47,8 @@ struct UnigramModel: Sendable {
         }
     }
 
-    /// The best segmentation, as byte strings (fused unknown runs included).
-    private func segment(_ bytes: [UInt8]) -> [[UInt8]] {
+    /// The best segmentation: each piece's bytes with its id, nil for a fused run of unknowns.
+    private func segment(_ bytes: [UInt8]) -> [(bytes: [UInt8], id: Int?)] {
         let n = bytes.count
         guard n > 0 else { return [] }
         struct Node {
@@ -84,21 +79,27 @@ struct UnigramModel: Sendable {
             }
             start = end
         }
-        var result: [[UInt8]] = []
+        var result: [(bytes: [UInt8], id: Int?)] = []
         var unknownRun: [[UInt8]] = []
+        func flushUnknowns() {
+            guard !unknownRun.isEmpty else { return }
+            // HF looks the fused string up: a run that spells a piece exactly (a literal "<unk>") is it.
+            let run = Array(unknownRun.reversed().joined())
+            result.append((run, trie.id(of: run)))
+            unknownRun = []
+        }
         var end = n
         while end > 0, let begin = best[end].start {
             let piece = Array(bytes[begin..<end])
             if best[end].id == unknownID || best[end].id < 0 {
                 unknownRun.append(piece)
             } else {
-                if !unknownRun.isEmpty { result.append(unknownRun.reversed().flatMap { $0 }) }
-                unknownRun = []
-                result.append(piece)
+                flushUnknowns()
+                result.append((piece, best[end].id))
             }
             end = begin
         }
-        if !unknownRun.isEmpty { result.append(unknownRun.reversed().flatMap { $0 }) }
+        flushUnknowns()
         return result.reversed()
     }
 
@@ -137,6 +138,16 @@ struct ByteTrie: Sendable {
             }
         }
         pieceIDs[node] = id
+    }
+
+    /// The id of the piece spelled exactly by `bytes`.
+    func id(of bytes: [UInt8]) -> Int? {
+        var node = 0
+        for byte in bytes {
+            guard let child = children[node * 256 + Int(byte)] else { return nil }
+            node = child
+        }
+        return node > 0 && pieceIDs[node] >= 0 ? pieceIDs[node] : nil
     }
 
     func prefixes(of bytes: [UInt8], from start: Int, _ body: (_ end: Int, _ id: Int) -> Void) {

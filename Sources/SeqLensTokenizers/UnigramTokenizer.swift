@@ -7,6 +7,8 @@ import Foundation
 /// `Metaspace` decoder.
 public struct UnigramTokenizer: Tokenizer {
     let model: UnigramModel
+    /// `Precompiled` (SentencePiece's charsmap), alone or as a one-step `Sequence`.
+    let normalizer: PrecompiledNormalizer?
     let metaspace: Metaspace
     /// The `Metaspace` decoder; nil joins the tokens with spaces (HF without a decoder).
     let decoder: Metaspace?
@@ -42,9 +44,7 @@ public struct UnigramTokenizer: Tokenizer {
         if let unknownID, !pieces.indices.contains(unknownID) {
             throw fields.malformed("unk_id", "\(unknownID) is outside the vocabulary of \(pieces.count) pieces")
         }
-        if let normalizer = try root.optionalObject("normalizer") {
-            throw TokenizerError.unsupported(path: path, what: "a \((try? normalizer.string("type")) ?? "typeless") normalizer")
-        }
+        let normalizer = try root.optionalObject("normalizer").map { try Self.normalizer($0, path: path) }
         let metaspace = try Self.preTokenizer(try root.optionalObject("pre_tokenizer"), path: path)
         let decoder = try root.optionalObject("decoder").map { try Self.metaspace($0, path: path) }
         var vocabulary: [String: Int] = [:]
@@ -72,15 +72,16 @@ public struct UnigramTokenizer: Tokenizer {
         self.init(
             model: UnigramModel(pieces: pieces, scores: scores, unknownID: unknownID,
                                 byteFallback: try fields.bool("byte_fallback", default: false)),
-            metaspace: metaspace, decoder: decoder, addedTokens: addedTokens, prefix: prefix, suffix: suffix,
+            normalizer: normalizer, metaspace: metaspace, decoder: decoder, addedTokens: addedTokens, prefix: prefix, suffix: suffix,
             specialTokens: roles, vocabularySize: size)
     }
 
     private init(
-        model: UnigramModel, metaspace: Metaspace, decoder: Metaspace?, addedTokens: [AddedToken], prefix: [Int],
-        suffix: [Int], specialTokens: SpecialTokens, vocabularySize: Int
+        model: UnigramModel, normalizer: PrecompiledNormalizer?, metaspace: Metaspace, decoder: Metaspace?,
+        addedTokens: [AddedToken], prefix: [Int], suffix: [Int], specialTokens: SpecialTokens, vocabularySize: Int
     ) {
         self.model = model
+        self.normalizer = normalizer
         self.metaspace = metaspace
         self.decoder = decoder
         matcher = AddedTokenMatcher(addedTokens)
@@ -110,7 +111,8 @@ public struct UnigramTokenizer: Tokenizer {
             switch segment {
             case .token(let id): ids.append(id)
             case .text(let range):
-                let piece = String(decoding: bytes[range], as: UTF8.self)
+                var piece = String(decoding: bytes[range], as: UTF8.self)
+                if let normalizer { piece = normalizer.normalize(piece) }
                 for word in metaspace.preTokenize(piece, atStart: range.lowerBound == 0) { model.encode(word, into: &ids) }
             }
         }
@@ -137,6 +139,25 @@ public struct UnigramTokenizer: Tokenizer {
     public func isSpecial(_ id: Int) -> Bool { special.contains(id) }
 
     // MARK: Reading
+
+    private static func normalizer(_ fields: JSONFields, path: String) throws -> PrecompiledNormalizer {
+        switch try fields.string("type") {
+        case "Precompiled":
+            let encoded = try fields.string("precompiled_charsmap")
+            guard let data = Data(base64Encoded: encoded) else {
+                throw fields.malformed("precompiled_charsmap", "is not base64")
+            }
+            return try PrecompiledNormalizer(charsmap: Array(data))
+        case "Sequence":
+            let steps = try fields.objects("normalizers")
+            guard steps.count == 1 else {
+                throw TokenizerError.unsupported(path: path, what: "a normalizer sequence of \(try steps.map { try $0.string("type") }) (only [Precompiled] is read)")
+            }
+            return try normalizer(steps[0], path: path)
+        case let other:
+            throw TokenizerError.unsupported(path: path, what: "a \(other) normalizer")
+        }
+    }
 
     private static func preTokenizer(_ fields: JSONFields?, path: String) throws -> Metaspace {
         guard let fields else { throw TokenizerError.unsupported(path: path, what: "a Unigram tokenizer without a Metaspace pre-tokenizer") }
