@@ -27,6 +27,7 @@ enum FuzzTargets {
         Target(name: "gguf", summary: "a .gguf file (tensors and tokenizer metadata)", run: gguf),
         Target(name: "tokenizer-json", summary: "an HF tokenizer.json", run: tokenizerJSON),
         Target(name: "vocab-merges", summary: "vocab.json, a NUL byte, merges.txt", run: vocabMerges),
+        Target(name: "unigram-json", summary: "a SentencePiece Unigram tokenizer.json", run: unigramJSON),
         Target(name: "tokenizer-encode", summary: "text for the fixture tokenizers", run: tokenizerEncode),
         Target(name: "inseq-json", summary: "an Inseq attribution file (JSON or gzip)", run: inseqJSON),
     ]
@@ -238,6 +239,12 @@ enum FuzzTargets {
         exercise(tokenizer)
     }
 
+    static func unigramJSON(_ input: UnsafeRawBufferPointer) {
+        let path = Scratch.write(input, as: "tokenizer.json")
+        guard let tokenizer = parsed({ try UnigramTokenizer(tokenizerJSON: URL(fileURLWithPath: path)) }) else { return }
+        exercise(tokenizer)
+    }
+
     static func vocabMerges(_ input: UnsafeRawBufferPointer) {
         let split = input.firstIndex(of: 0) ?? input.count
         let vocab = Scratch.write(UnsafeRawBufferPointer(rebasing: input[..<split]), as: "vocab.json")
@@ -296,7 +303,7 @@ enum FuzzTargets {
     ]
 
     /// Encodes and decodes sample texts; every id must lie in the vocabulary.
-    static func exercise(_ tokenizer: ByteLevelBPETokenizer) {
+    static func exercise(_ tokenizer: some Tokenizer) {
         for text in sampleTexts {
             let ids = tokenizer.encode(text, addSpecialTokens: true)
             checkIds(ids, tokenizer)
@@ -318,7 +325,7 @@ enum FuzzTargets {
         }
     }
 
-    static func checkIds(_ ids: [Int], _ tokenizer: ByteLevelBPETokenizer) {
+    static func checkIds(_ ids: [Int], _ tokenizer: some Tokenizer) {
         let size = tokenizer.vocabularySize
         for id in ids { check(id >= 0 && id < size, "encode gave id \(id) outside \(size) tokens") }
     }

@@ -130,6 +130,19 @@ def main():
                   "unk_token": None}}))
 
     tiny = FIXTURES / "models/tiny-gpt2"
+    put("unigram-json", "charsmap", (FIXTURES / "tokenizers/unigram-charsmap/tokenizer.json").read_bytes())
+    put("unigram-json", "tiny-mbart", (FIXTURES / "models/tiny-mbart/tokenizer.json").read_bytes())
+    put("unigram-json", "minimal", json.dumps({
+        "added_tokens": [{"id": 3, "content": "</s>", "special": True, "normalized": False}],
+        "normalizer": None,
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "WhitespaceSplit"}, {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always"}]},
+        "post_processor": {"type": "TemplateProcessing", "single": [{"Sequence": {"id": "A", "type_id": 0}},
+                                                                    {"SpecialToken": {"id": "</s>", "type_id": 0}}],
+                           "special_tokens": {"</s>": {"id": "</s>", "ids": [3]}}},
+        "decoder": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always"},
+        "model": {"type": "Unigram", "unk_id": 0, "byte_fallback": True,
+                  "vocab": [["<unk>", 0.0], ["\u2581a", -1.0], ["b", -2.0], ["</s>", 0.0], ["<0x61>", -5.0]]}}))
     put("vocab-merges", "tiny-gpt2", (tiny / "vocab.json").read_bytes() + b"\0" + (tiny / "merges.txt").read_bytes())
     put("vocab-merges", "minimal", json.dumps({"a": 0, "b": 1, "ab": 2, "<|endoftext|>": 3}) + "\0#version: 0.2\na b\n")
 
