@@ -24,6 +24,8 @@ public struct EncoderDecoderAttributor {
     public static let methods: Set<String> = ["saliency", "input_x_gradient", "integrated_gradients", "dummy"]
     /// The step functions that read only the step's own logits (no contrastive context or dropout).
     static let stepFunctions: Set<StepFunction> = [.logit, .probability, .entropy, .crossentropy, .perplexity, .topPSize]
+    /// The contrastive ones checked against Inseq with `contrastTargets` (target-side contrasts).
+    static let contrastiveFunctions: Set<StepFunction> = [.contrastLogits, .contrastProb, .contrastLogitsDiff, .contrastProbDiff]
 
     public func attribute(
         _ request: AttributionRequest, onProgress: (AttributionProgress) throws -> Void = { _ in }
@@ -52,12 +54,17 @@ public struct EncoderDecoderAttributor {
             throw AttributionError.unsupported(
                 "method '\(name)' does not serve encoder-decoder models yet (they support: \(Self.methods.sorted().joined(separator: ", ")))")
         }
-        for function in [request.attributedFunction] + request.stepScores where !Self.stepFunctions.contains(function) {
+        let served = Self.stepFunctions.union(Self.contrastiveFunctions)
+        for function in [request.attributedFunction] + request.stepScores where !served.contains(function) {
             throw AttributionError.unsupported(
-                "step function '\(function.rawValue)' does not serve encoder-decoder models yet (they support: \(Self.stepFunctions.map(\.rawValue).sorted().joined(separator: ", ")))")
+                "step function '\(function.rawValue)' does not serve encoder-decoder models yet (they support: \(served.map(\.rawValue).sorted().joined(separator: ", ")))")
         }
-        if request.contrastTargets != nil {
-            throw AttributionError.unsupported("contrastive attribution does not serve encoder-decoder models yet")
+        if let contrast = request.contrastTargets, contrast.count != request.inputs.count {
+            throw AttributionError.contrastTargetMismatch("\(contrast.count) contrast targets for \(request.inputs.count) inputs")
+        }
+        let contrastive = [request.attributedFunction] + request.stepScores
+        if let function = contrastive.first(where: \.isContrastive), request.contrastTargets == nil {
+            throw AttributionError.missingContrast(function.rawValue)
         }
         if request.outputStepAttributions {
             throw AttributionError.unsupported("outputStepAttributions does not serve encoder-decoder models yet")
@@ -92,8 +99,45 @@ public struct EncoderDecoderAttributor {
 
         let view = JoinedSequenceView(model: model.transformer, sourceLength: s)
         let joined = sourceIds + Array(targetIds.prefix(end))
-        let steps = (start..<end).map { position in
-            AttributedStep(position: s + position, target: targetIds[position], contrastTarget: nil, contrastLogits: nil)
+        let tokens = { (ids: [Int]) in ids.map { TokenWithId(tokenizer.tokenString($0), id: $0) } }
+        var targetTokens = tokens(Array(targetIds.prefix(end)))
+
+        // A contrastive target (Inseq's contrast_targets): another target for the same source,
+        // aligned with the attributed positions as Inseq aligns them.
+        var contrastIds: [Int]?
+        var contrastPositions: [Int: Int] = [:]
+        if let contrastText = request.contrastTargets?[index] {
+            let cids = [model.generation.decoderStartTokenID] + tokenizer.encode(contrastText, side: .target, addSpecialTokens: true)
+            try model.check(cids, side: .target)
+            contrastPositions = ContrastAlignment.positions(
+                explicit: request.contrastAlignments?[index] ?? [], start: start, end: end, contrastLength: cids.count)
+            for position in start..<end {
+                guard let c = contrastPositions[position], c >= 1, c < cids.count else {
+                    throw AttributionError.contrastTargetMismatch("no contrast token aligned with target position \(position)")
+                }
+                if cids[c] != targetIds[position] {
+                    // Inseq's join_token_ids: "contrast → original", id −1.
+                    targetTokens[position] = TokenWithId("\(tokenizer.tokenString(cids[c])) → \(targetTokens[position].token)", id: -1)
+                }
+            }
+            contrastIds = cids
+        }
+        // The contrastive context's own decoder forward, only when something reads it.
+        let readsContrastContext = request.stepScores.contains { $0.isContrastive }
+            || (request.attributedFunction.isContrastive && request.functionOptions.contrastForceInputs)
+        let contrastForward: [[Float]]? = try readsContrastContext ? contrastIds.map { cids in
+            let rows = (start..<end).map { contrastPositions[$0]! - 1 }
+            let logits = try model.logits(source: sourceIds, decoderInput: Array(cids.prefix(rows.max()! + 1)))
+            let v = logits.shape[1]
+            return rows.map { Array(logits.scalars[($0 * v)..<(($0 + 1) * v)]) }
+        } : nil
+        func steps(forcingContrastContext: Bool) -> [AttributedStep] {
+            (start..<end).enumerated().map { k, position in
+                AttributedStep(
+                    position: s + position, target: targetIds[position],
+                    contrastTarget: contrastIds.map { $0[contrastPositions[position]!] },
+                    contrastLogits: forcingContrastContext ? contrastForward?[k] : nil)
+            }
         }
         let special = tokenizer.specialTokens
         let unknown = special.unk ?? special.eos ?? 0
@@ -113,7 +157,8 @@ public struct EncoderDecoderAttributor {
         if type(of: method).attributes {
             let passes = PassCounter { pass, total in try report(.attributing(pass: pass, of: total)) }
             let problem = AttributionProblem(
-                transformer: view, sites: SiteCatalog(dimensions: view.dimensions), ids: joined, steps: steps,
+                transformer: view, sites: SiteCatalog(dimensions: view.dimensions), ids: joined,
+                steps: steps(forcingContrastContext: request.functionOptions.contrastForceInputs),
                 function: request.attributedFunction, options: request.functionOptions, baselineIds: { baselineIds },
                 passes: passes, specialTokenIds: Set([special.bos, special.eos, special.unk, special.pad].compactMap { $0 }))
             problem.wantsStepLogits = !request.stepScores.isEmpty
@@ -133,19 +178,20 @@ public struct EncoderDecoderAttributor {
         }
         var stepScores: [String: [Float]] = [:]
         if !request.stepScores.isEmpty {
-            let logits = try inputLogits ?? {
+            // As a step score, a contrastive function reads the contrastive context's prediction.
+            let scoreSteps = steps(forcingContrastContext: true)
+            let logits = inputLogits ?? {
                 let engine = GradientEngine(transformer: view, function: .probability, options: request.functionOptions)
-                return engine.stepLogits(.embeddings(view.embed([joined])), steps: steps)
+                return engine.stepLogits(.embeddings(view.embed([joined])), steps: scoreSteps)
             }()
             for function in request.stepScores {
                 stepScores[function.rawValue] = try GradientEngine.values(
-                    of: function, logits: logits, steps: steps, options: request.functionOptions)[0]
+                    of: function, logits: logits, steps: scoreSteps, options: request.functionOptions)[0]
             }
         }
         if let deltas { stepScores["deltas"] = deltas }
-        let tokens = { (ids: [Int]) in ids.map { TokenWithId(tokenizer.tokenString($0), id: $0) } }
         var sequence = FeatureAttributionSequenceOutput(
-            source: tokens(sourceIds), target: tokens(Array(targetIds.prefix(end))),
+            source: tokens(sourceIds), target: targetTokens,
             sourceAttributions: sourceAttributions, targetAttributions: targetAttributions,
             stepScores: stepScores.mapValues { AttributionTensor(shape: [$0.count], values: $0) },
             sequenceScores: [:], attrPosStart: start, attrPosEnd: end,

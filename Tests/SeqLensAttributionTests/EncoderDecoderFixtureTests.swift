@@ -45,7 +45,7 @@ import SeqLensModels
         let model = try Self.model(modelName)
         let index = try Fixtures.json("attribution/\(modelName)/index.json")
         let cases = try #require(index["cases"] as? [[String: Any]])
-        #expect(cases.count == 8)
+        #expect(cases.count == 10)
         for item in cases {
             let id = try #require(item["id"] as? String)
             let kwargs = try #require(item["attribute_kwargs"] as? [String: Any])
@@ -54,19 +54,25 @@ import SeqLensModels
             var request = AttributionRequest(inputs: [try #require(item["source_text"] as? String)])
             request.generatedTexts = [try #require(item["target_text"] as? String)]
             request.method = try AttributionMethods.make(try #require(item["method"] as? String), arguments: .object(arguments))
-            request.stepScores = [.probability, .entropy]
+            let scores = try #require(item["step_scores"] as? [String: Any])
+            request.stepScores = try scores.keys.sorted().map { try #require(StepFunction(rawValue: $0)) }
+            if let contrast = item["contrast_text"] as? String {
+                request.contrastTargets = [contrast]
+                let function = try #require(kwargs["attributed_fn"] as? String)
+                request.attributedFunction = try #require(StepFunction(rawValue: function))
+            }
             let attributor = EncoderDecoderAttributor(model: model, attributeTarget: kwargs["attribute_target"] as? Bool ?? false)
             let sequence = try #require(try attributor.attribute(request).sequenceAttributions.first)
             #expect(sequence.source.map(\.id) == item["source_ids"] as? [Int], "\(id)")
             #expect(sequence.target.map(\.id) == item["target_ids"] as? [Int], "\(id)")
             #expect(sequence.source.map(\.token) == item["source_tokens"] as? [String], "\(id)")
+            #expect(sequence.target.map(\.token) == item["target_tokens"] as? [String], "\(id)")
             #expect(sequence.attrPosStart == item["attr_pos_start"] as? Int && sequence.attrPosEnd == item["attr_pos_end"] as? Int)
             let source = try compare(sequence.sourceAttributions, item["source_attributions"], "\(id) source")
             let target = try compare(sequence.targetAttributions, item["target_attributions"], "\(id) target")
             print("\(modelName) \(id): source \(source), target \(target) × max")
             #expect(source <= 1e-4 && target <= 1e-4, "\(id)")
-            let scores = try #require(item["step_scores"] as? [String: [Double]])
-            for (name, expected) in scores {
+            for (name, expected) in try #require(item["step_scores"] as? [String: [Double]]) {
                 let values = try #require(sequence.stepScores[name]?.values, "\(id) \(name)")
                 try #require(values.count == expected.count)
                 for (a, b) in zip(values, expected) { #expect(abs(a - Float(b)) <= 1e-4, "\(id) \(name): \(a) vs \(b)") }
@@ -81,7 +87,13 @@ import SeqLensModels
         request.method = try AttributionMethods.make("occlusion")
         #expect { try EncoderDecoderAttributor(model: model).attribute(request) } throws: { "\($0)".contains("encoder-decoder") }
         request.method = try AttributionMethods.make("saliency")
+        // A contrastive function needs contrastTargets, one per input; pcxmi is not served yet.
+        request.attributedFunction = .contrastProbDiff
+        #expect { try EncoderDecoderAttributor(model: model).attribute(request) } throws: { "\($0)".contains("contrast_prob_diff") }
+        request.contrastTargets = ["the code", "a second"]
+        #expect { try EncoderDecoderAttributor(model: model).attribute(request) } throws: { "\($0)".contains("2 contrast targets for 1 inputs") }
         request.contrastTargets = ["the code"]
-        #expect { try EncoderDecoderAttributor(model: model).attribute(request) } throws: { "\($0)".contains("contrastive") }
+        request.stepScores = [.pcxmi]
+        #expect { try EncoderDecoderAttributor(model: model).attribute(request) } throws: { "\($0)".contains("pcxmi") }
     }
 }
