@@ -138,17 +138,9 @@ public struct Attributor {
             try model.checkVocabulary(cids)
             guard cids.count <= limit else { throw ModelError.inputTooLong(tokens: cids.count, limit: limit) }
             contrastIds = cids
-            contrastPositions = ContrastAlignment.positions(
-                explicit: request.contrastAlignments?[index] ?? [], start: start, end: end, contrastLength: cids.count)
-            for position in start..<end {
-                guard let c = contrastPositions[position], c >= 1, c < cids.count else {
-                    throw AttributionError.contrastTargetMismatch("no contrast token aligned with position \(position)")
-                }
-                if cids[c] != ids[position] {
-                    // Inseq's join_token_ids: "contrast → original", id −1.
-                    tokens[position] = TokenWithId("\(model.tokenStrings([cids[c]])[0]) → \(tokens[position].token)", id: -1)
-                }
-            }
+            contrastPositions = try ContrastAlignment.aligned(
+                explicit: request.contrastAlignments?[index] ?? [], start: start, end: end, ids: ids, contrast: cids,
+                tokens: &tokens, tokenString: { model.tokenStrings([$0])[0] })
         }
         let transformer = model.transformer
         // The contrastive context's own forward, only when something reads it.
@@ -308,6 +300,25 @@ public struct Attributor {
 /// Inseq's get_adjusted_alignments with fill_missing: explicit pairs first (one per target
 /// position), then positions without one align from the end of both sequences.
 enum ContrastAlignment {
+    /// The contrast position of each attributed position of `ids`, each checked to hold a
+    /// prediction, with `tokens` relabelled as Inseq's join_token_ids does where the two differ:
+    /// "contrast → original", id −1.
+    static func aligned(
+        explicit: [AlignmentPair], start: Int, end: Int, ids: [Int], contrast: [Int], tokens: inout [TokenWithId],
+        tokenString: (Int) -> String
+    ) throws -> [Int: Int] {
+        let chosen = positions(explicit: explicit, start: start, end: end, contrastLength: contrast.count)
+        for position in start..<end {
+            guard let c = chosen[position], c >= 1, c < contrast.count else {
+                throw AttributionError.contrastTargetMismatch("no contrast token aligned with position \(position)")
+            }
+            if contrast[c] != ids[position] {
+                tokens[position] = TokenWithId("\(tokenString(contrast[c])) → \(tokens[position].token)", id: -1)
+            }
+        }
+        return chosen
+    }
+
     static func positions(explicit: [AlignmentPair], start: Int, end: Int, contrastLength: Int) -> [Int: Int] {
         let sorted = Set(explicit).sorted { ($0.target, $0.contrast) < ($1.target, $1.contrast) }
         var chosen: [Int: Int] = [:]

@@ -109,17 +109,9 @@ public struct EncoderDecoderAttributor {
         if let contrastText = request.contrastTargets?[index] {
             let cids = [model.generation.decoderStartTokenID] + tokenizer.encode(contrastText, side: .target, addSpecialTokens: true)
             try model.check(cids, side: .target)
-            contrastPositions = ContrastAlignment.positions(
-                explicit: request.contrastAlignments?[index] ?? [], start: start, end: end, contrastLength: cids.count)
-            for position in start..<end {
-                guard let c = contrastPositions[position], c >= 1, c < cids.count else {
-                    throw AttributionError.contrastTargetMismatch("no contrast token aligned with target position \(position)")
-                }
-                if cids[c] != targetIds[position] {
-                    // Inseq's join_token_ids: "contrast → original", id −1.
-                    targetTokens[position] = TokenWithId("\(tokenizer.tokenString(cids[c])) → \(targetTokens[position].token)", id: -1)
-                }
-            }
+            contrastPositions = try ContrastAlignment.aligned(
+                explicit: request.contrastAlignments?[index] ?? [], start: start, end: end, ids: targetIds, contrast: cids,
+                tokens: &targetTokens, tokenString: tokenizer.tokenString)
             contrastIds = cids
         }
         // The contrastive context's own decoder forward, only when something reads it.

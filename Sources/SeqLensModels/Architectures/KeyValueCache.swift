@@ -26,6 +26,14 @@ public final class KeyValueCache {
         return (Tensor(shape: shape, scalars: keys[layer]), Tensor(shape: shape, scalars: values[layer]))
     }
 
+    /// This step's keys and values with the cached positions in front (constants), or the step's
+    /// own variables without a cache (attribution differentiates through them).
+    static func keysAndValues(_ cache: KeyValueCache?, layer: Int, key: Variable, value: Variable) -> (key: Variable, value: Variable) {
+        guard let cache else { return (key, value) }
+        let full = cache.extend(layer: layer, key: key.value, value: value.value)
+        return (Variable(constant: full.key), Variable(constant: full.value))
+    }
+
     /// A cache holding this one's first `positions` positions (of its first sequence) for each of
     /// `batch` sequences: runs that share a prefix continue from it without recomputing it. With
     /// `layers`, only those layers are copied (a run of some blocks needs no others).

@@ -207,12 +207,7 @@ struct BartLayoutTransformer: EncoderDecoderTransformer {
             x = probe.visit(site(.residPre), x)
             let afterSelf = residual(x, block.selfNorm) { h in
                 let w = block.selfAttention
-                var key = w.key(h), value = w.value(h)
-                if let cache {
-                    let full = cache.extend(layer: i, key: key.value, value: value.value)
-                    key = Variable(constant: full.key)
-                    value = Variable(constant: full.value)
-                }
+                let (key, value) = KeyValueCache.keysAndValues(cache, layer: i, key: w.key(h), value: w.value(h))
                 let result = attention(query: w.query(h), key: key, value: value, queryHeads: heads, keyValueHeads: heads,
                                        mask: .causal(offset: key.shape[1] - t), scale: scale)
                 probe.observe(site(.attentionPattern), result.probabilities)

@@ -263,12 +263,7 @@ struct T5Transformer: EncoderDecoderTransformer {
             func site(_ kind: Site.Kind) -> Site { Site(kind, layer: i, stack: .decoder) }
             x = probe.visit(site(.residPre), x)
             let h = normed(x, block.selfNorm), w = block.selfAttention
-            var key = w.key(h), value = w.value(h)
-            if let cache {
-                let full = cache.extend(layer: i, key: key.value, value: value.value)
-                key = Variable(constant: full.key)
-                value = Variable(constant: full.value)
-            }
+            let (key, value) = KeyValueCache.keysAndValues(cache, layer: i, key: w.key(h), value: w.value(h))
             let keys = key.shape[1]
             if bias == nil { bias = positionBias(decoder, positions: positions, keys: keys) }
             let result = attention(query: w.query(h), key: key, value: value, queryHeads: heads, keyValueHeads: heads,
