@@ -155,6 +155,10 @@ public final class Tape {
                 case .samePosition: inputSupport = nodeSupport
                 case .earlierPositions: inputSupport = nodeSupport?.fromFirstPosition
                 case .anyPosition: inputSupport = nil
+                case .shifted(let by, let inputPositions):
+                    inputSupport = nodeSupport.map {
+                        RowSupport(positions: inputPositions, lengths: $0.lengths.map { $0 - by }, starts: $0.starts.map { $0 - by })
+                    }
                 }
                 // In place: the stored cotangent is usually uniquely owned (copy-on-write
                 // copies it otherwise), which saves a tensor-sized allocation per residual add.
@@ -184,6 +188,10 @@ public enum RowDependence: Sendable {
     /// Any output position may read any input position (an encoder's attention, cross-attention,
     /// or inputs whose position axis means something else): inputs get no row support.
     case anyPosition
+    /// Output position p reads input position p − `by` of an input with `inputPositions`
+    /// positions (placing a decoder's rows into a joined [source ; target] sequence, or taking
+    /// them out of it): the support moves with the rows.
+    case shifted(by: Int, inputPositions: Int)
 }
 
 /// Which rows of the cotangents can be nonzero, so that pullbacks skip the rest.

@@ -81,8 +81,8 @@ public func reshape(_ x: Variable, _ shape: [Int]) -> Variable {
     }
 }
 
-/// Positions `range` of (B, T, C): -> (B, range.count, C). Splits a joined source and target.
-/// The result's position axis is another sequence's: its row support does not carry over.
+/// Positions `range` of (B, T, C): -> (B, range.count, C). Splits a joined source and target;
+/// row support moves with the rows.
 public func positions(_ x: Variable, _ range: Range<Int>) -> Variable {
     let b = x.shape[0], t = x.shape[1], c = x.shape[2], n = range.count
     var out = [Float](repeating: 0, count: b * n * c)
@@ -94,7 +94,8 @@ public func positions(_ x: Variable, _ range: Range<Int>) -> Variable {
         }
     }
     let inShape = x.shape
-    return Tape.record(Tensor(shape: [b, n, c], scalars: out), from: [x], rowDependence: .anyPosition) { cotangent, _ in
+    return Tape.record(Tensor(shape: [b, n, c], scalars: out), from: [x],
+                       rowDependence: .shifted(by: -range.lowerBound, inputPositions: t)) { cotangent, _ in
         let k = cotangent.shape[0]
         var d = [Float](repeating: 0, count: k * b * t * c)
         cotangent.scalars.withUnsafeBufferPointer { cs in
@@ -111,7 +112,8 @@ public func positions(_ x: Variable, _ range: Range<Int>) -> Variable {
     }
 }
 
-/// (B, T, C) placed at positions offset..<offset + T of a (B, length, C) value, zeros elsewhere.
+/// (B, T, C) placed at positions offset..<offset + T of a (B, length, C) value, zeros elsewhere;
+/// row support moves with the rows.
 public func placed(_ x: Variable, at offset: Int, length: Int) -> Variable {
     let b = x.shape[0], t = x.shape[1], c = x.shape[2]
     precondition(offset >= 0 && offset + t <= length, "positions \(offset)..<\(offset + t) outside \(length)")
@@ -124,7 +126,8 @@ public func placed(_ x: Variable, at offset: Int, length: Int) -> Variable {
         }
     }
     let inShape = x.shape
-    return Tape.record(Tensor(shape: [b, length, c], scalars: out), from: [x], rowDependence: .anyPosition) { cotangent, _ in
+    return Tape.record(Tensor(shape: [b, length, c], scalars: out), from: [x],
+                       rowDependence: .shifted(by: offset, inputPositions: t)) { cotangent, _ in
         let k = cotangent.shape[0]
         var d = [Float](repeating: 0, count: k * b * t * c)
         cotangent.scalars.withUnsafeBufferPointer { cs in

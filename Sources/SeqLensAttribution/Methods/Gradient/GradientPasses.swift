@@ -12,11 +12,16 @@ extension AttributionProblem {
     /// benchmark's 20 + 20 tokens, 2-3 variants per pass instead of all of them made integrated
     /// gradients 10-30% faster (tiny GPT-2, SmolLM2) and halved peak memory. Also capped so that
     /// one K-deep cotangent of the widest activation stays under 128 MB.
+    /// The rows counted are those the backward computes: step k's slice stops at its own position
+    /// (row-support pruning), so a variant costs Σ (p_k + 1) rows, not K × T. On a 20 + 20-token
+    /// encoder-decoder (the opus-mt-shaped benchmark) that gives 4 variants instead of 3 and
+    /// integrated gradients 12% faster; SmolLM2 20 + 20 is unchanged (44.7-47.1 s either way).
     func variantsPerPass(fixed: Int?) -> Int {
         if let fixed, fixed > 0 { return fixed }
-        let rowsPerVariant = max(1, stepCount) * readLength
-        let byRows = max(1, Self.cotangentRowsPerPass / rowsPerVariant)
-        let byMemory = max(1, (128 << 20) / max(1, rowsPerVariant * dimensions.hiddenSize * 4 * 4))
+        let computedRows = max(1, stepPositions.reduce(0) { $0 + $1 + 1 })
+        let byRows = max(1, Self.cotangentRowsPerPass / computedRows)
+        let storedRows = max(1, stepCount) * readLength
+        let byMemory = max(1, (128 << 20) / max(1, storedRows * dimensions.hiddenSize * 4 * 4))
         return min(byRows, byMemory)
     }
 
