@@ -8,7 +8,9 @@ import SeqLensTensor
 //   seqlens-bench sgemm
 //   seqlens-bench forward  MODEL TOKENS BATCH REPEATS
 //   seqlens-bench generate MODEL PROMPT_TOKENS NEW_TOKENS
-//   seqlens-bench attribute MODEL METHOD PROMPT NEW_TOKENS [N_STEPS]
+//   seqlens-bench attribute MODEL METHOD PROMPT NEW_TOKENS [N_STEPS [INTERNAL_BATCH]]
+//   seqlens-bench attribute-seq2seq FOLDER METHOD SOURCE TARGET [N_STEPS [INTERNAL_BATCH]]   (forced target)
+//   seqlens-bench generate-seq2seq FOLDER SOURCE NEW_TOKENS BEAMS
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
@@ -29,6 +31,13 @@ func peakRSSBytes() -> Int {
 
 func loadModel(_ argument: String) throws -> LanguageModel {
     try LanguageModel.load(ModelLocation(argument: argument))
+}
+
+func loadEncoderDecoder(_ folder: String) throws -> EncoderDecoderModel {
+    guard case .encoderDecoder(let model) = try LoadedModel.load(.path(folder)) else {
+        throw ModelError.invalidConfiguration("\(folder) is not an encoder-decoder model")
+    }
+    return model
 }
 
 /// Deterministic pseudo-text token ids (no special tokens).
@@ -150,10 +159,11 @@ do {
               "seconds": seconds, "tokens_per_second": Double(generation.tokens.count) / seconds,
               "peak_rss_bytes": peakRSSBytes()])
     case "attribute":
-        // attribute MODEL METHOD PROMPT NEW_TOKENS [N_STEPS]: generation included, as in Inseq.
+        // attribute MODEL METHOD PROMPT NEW_TOKENS [N_STEPS [INTERNAL_BATCH]]: generation included, as in Inseq.
         let model = try loadModel(arguments[1])
         var methodArguments: [String: JSONValue] = [:]
         if arguments.count > 5 { methodArguments["nSteps"] = .int(Int(arguments[5])!) }
+        if arguments.count > 6 { methodArguments["internalBatchSize"] = .int(Int(arguments[6])!) }
         let method = try AttributionMethods.make(arguments[2], arguments: .object(methodArguments))
         let newTokens = Int(arguments[4])!
         var request = AttributionRequest(inputs: [arguments[3]])
@@ -179,6 +189,36 @@ do {
         emit(["bench": "attribute", "method": method.name, "prompt_tokens": sequence.attrPosStart,
               "steps": sequence.attrPosEnd - sequence.attrPosStart, "seconds": seconds,
               "peak_rss_bytes": peakRSSBytes()])
+    case "attribute-seq2seq":
+        // attribute-seq2seq FOLDER METHOD SOURCE TARGET [N_STEPS [INTERNAL_BATCH]]: source attributions of a forced target.
+        let model = try loadEncoderDecoder(arguments[1])
+        var methodArguments: [String: JSONValue] = [:]
+        if arguments.count > 5 { methodArguments["nSteps"] = .int(Int(arguments[5])!) }
+        if arguments.count > 6 { methodArguments["internalBatchSize"] = .int(Int(arguments[6])!) }
+        var request = AttributionRequest(inputs: [arguments[3]])
+        request.method = try AttributionMethods.make(arguments[2], arguments: .object(methodArguments))
+        request.generatedTexts = [arguments[4]]
+        request.stepScores = [.probability]
+        let start = now()
+        let result = try EncoderDecoderAttributor(model: model).attribute(request)
+        let seconds = now() - start
+        let sequence = result.sequenceAttributions[0]
+        emit(["bench": "attribute-seq2seq", "method": request.method.name, "source_tokens": sequence.source.count,
+              "steps": sequence.attrPosEnd - sequence.attrPosStart, "seconds": seconds, "peak_rss_bytes": peakRSSBytes()])
+    case "generate-seq2seq":
+        // generate-seq2seq FOLDER SOURCE NEW_TOKENS BEAMS: one warm-up, then one timed generation.
+        let model = try loadEncoderDecoder(arguments[1])
+        let source = model.tokenizer.encode(arguments[2], side: .source, addSpecialTokens: true)
+        var options = EncoderDecoderGenerationOptions()
+        options.maxNewTokens = Int(arguments[3])!
+        options.numBeams = Int(arguments[4])!
+        _ = try model.generate(source: source, options: options)
+        let start = now()
+        let generation = try model.generate(source: source, options: options)
+        let seconds = now() - start
+        emit(["bench": "generate-seq2seq", "source_tokens": source.count, "new_tokens": generation.tokens.count,
+              "beams": options.numBeams!, "seconds": seconds,
+              "tokens_per_second": Double(generation.tokens.count) / seconds, "peak_rss_bytes": peakRSSBytes()])
     default:
         FileHandle.standardError.write(Data("unknown benchmark \(command)\n".utf8))
         exit(2)
