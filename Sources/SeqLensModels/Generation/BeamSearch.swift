@@ -5,29 +5,38 @@ import SeqLensTensor
 /// log-probability; those that end (EOS, or the length limit) enter the finished set with their
 /// score divided by length ** length_penalty, the best unfinished ones keep running, and the
 /// early-stopping heuristic decides when no running beam can still beat the finished ones.
-/// The decoder's KV cache is reordered per surviving beam.
+/// The model's KV cache is reordered per surviving beam. Model-agnostic: an encoder-decoder model
+/// starts from its decoder start token, a decoder-only one from the prompt.
 struct BeamSearch {
-    let model: EncoderDecoderModel
     let processing: LogitsProcessing
     let beams: Int
     let returnSequences: Int
+    /// Each beam's next-token logits: the first call gets every beam's whole starting sequence,
+    /// later calls each beam's newest token.
+    let stepLogits: (_ next: [[Int]], _ position: Int) throws -> [[Float]]
+    /// Keeps, for each beam slot, the cache of beam `parents[slot]`.
+    let reorder: (_ parents: [Int]) -> Void
 
-    /// A hypothesis: decoder ids (start token first) and the processed log-probability of each
-    /// chosen token.
-    private struct Hypothesis {
+    /// A hypothesis: the ids (the start first) and the processed log-probability of each chosen token.
+    struct Hypothesis {
         var sequence: [Int]
         var stepScores: [Float]
         /// Softmax of the raw logits for each chosen token.
         var probabilities: [Float]
     }
 
-    func run(source: [Int]) throws -> EncoderDecoderGeneration {
-        let dims = model.transformer.dimensions
+    /// The returned hypotheses, best first, with transformers' sequence scores.
+    struct Result {
+        var hypotheses: [Hypothesis]
+        var scores: [Float]
+    }
+
+    func run(start startSequence: [Int]) throws -> Result {
         let config = processing.config
         let maxLength = processing.maxLength
         let eos = config.endOfSequence
         let keep = max(2, 1 + eos.count) * beams
-        let start = Hypothesis(sequence: [model.generation.decoderStartTokenID], stepScores: [], probabilities: [])
+        let start = Hypothesis(sequence: startSequence, stepScores: [], probabilities: [])
         var running = Array(repeating: start, count: beams)
         var runningScores = [Float](repeating: -1e9, count: beams)
         runningScores[0] = 0
@@ -35,13 +44,11 @@ struct BeamSearch {
         var finishedScores = [Float](repeating: -1e9, count: beams)
         var isFinished = [Bool](repeating: false, count: beams)
         var improvable = true
-        var currentLength = 1
-        let promptLength = 1
-        let memory = try model.memory(source: source, batch: beams)
-        let cache = KeyValueCache(layers: dims.layerCount, batch: beams, width: dims.keyValueHeadCount * dims.headDimension)
-        var next = running.map { $0.sequence.last! }
+        var currentLength = startSequence.count
+        let promptLength = startSequence.count
+        var next = running.map(\.sequence)
         while true {
-            let logits = try model.stepLogits(memory: memory, cache: cache, next: next, position: currentLength - 1)
+            let logits = try stepLogits(next, currentLength - next[0].count)
             // torch.topk over beams × vocabulary: the `keep` largest, ties to the lower flat index.
             // A bounded insertion: keep is a few beams, the vocabulary tens of thousands.
             var top: [(score: Float, beam: Int, id: Int, step: Float)] = []
@@ -100,7 +107,7 @@ struct BeamSearch {
             finishedScores = finishedOrder.map { mergedScores[$0] }
             isFinished = finishedOrder.map { mergedFlags[$0] }
 
-            cache.reorder(parents)
+            reorder(parents)
             currentLength += 1
             // _check_early_stop_heuristic
             let bestLength = config.earlyStopping == .never && config.lengthPenalty > 0
@@ -110,20 +117,26 @@ struct BeamSearch {
             improvable = improvable && isFinished.contains { finished in bestPossible > (finished ? worst : -1e9) }
             let openBeam = !(isFinished.allSatisfy { $0 } && config.earlyStopping == .yes)
             if !(improvable && openBeam && !hits.allSatisfy({ $0 })) { break }
-            next = running.map { $0.sequence.last! }
+            next = running.map { [$0.sequence.last!] }
         }
-        let returned = (0..<min(returnSequences, beams)).map { index -> Beam in
-            let ids = Array(finished[index].sequence.dropFirst())
-            return Beam(ids: ids, text: model.tokenizer.decode(ids, side: .target, skipSpecialTokens: true),
-                        sequenceScore: finishedScores[index], transitionScores: finished[index].stepScores)
+        let count = min(returnSequences, beams)
+        return Result(hypotheses: Array(finished.prefix(count)), scores: Array(finishedScores.prefix(count)))
+    }
+
+    /// The result as the protocol reports it: beams without their start, the best one's tokens.
+    func generation(
+        _ result: Result, startLength: Int, decode: ([Int]) -> String, tokenString: (Int) -> String
+    ) -> (beams: [Beam], tokens: [GeneratedToken], stop: StopReason, transitionScores: [Float]) {
+        let beams = zip(result.hypotheses, result.scores).map { hypothesis, score in
+            let ids = Array(hypothesis.sequence.dropFirst(startLength))
+            return Beam(ids: ids, text: decode(ids), sequenceScore: score, transitionScores: hypothesis.stepScores)
         }
-        let best = finished[0]
-        let tokens = zip(best.sequence.dropFirst(), best.probabilities).map { id, probability in
-            GeneratedToken(id: id, token: model.tokenizer.tokenString(id), probability: probability, alternatives: [])
+        let best = result.hypotheses[0]
+        let tokens = zip(best.sequence.dropFirst(startLength), best.probabilities).map { id, probability in
+            GeneratedToken(id: id, token: tokenString(id), probability: probability, alternatives: [])
         }
-        let stop: StopReason = best.sequence.last.map(eos.contains) == true ? .endOfSequence : .maxNewTokens
-        return EncoderDecoderGeneration(sourceIds: source, tokens: tokens, text: returned.first?.text ?? "", stopReason: stop,
-                                        beams: returned, transitionScores: best.stepScores)
+        let ended = best.sequence.count > startLength && processing.config.endOfSequence.contains(best.sequence.last!)
+        return (beams, tokens, ended ? .endOfSequence : .maxNewTokens, best.stepScores)
     }
 }
 

@@ -73,9 +73,20 @@ public final class EncoderDecoderModel: @unchecked Sendable {
         if beams <= 1 {
             return try greedy(source: source, processing: processing, returnTopK: options.returnTopK, onToken: onToken)
         }
-        return try BeamSearch(model: self, processing: processing, beams: beams,
-                              returnSequences: options.numReturnSequences ?? config.numReturnSequences)
-            .run(source: source)
+        let dims = transformer.dimensions
+        let memory = try memory(source: source, batch: beams)
+        let cache = KeyValueCache(layers: dims.layerCount, batch: beams, width: dims.keyValueHeadCount * dims.headDimension)
+        let search = BeamSearch(
+            processing: processing, beams: beams, returnSequences: options.numReturnSequences ?? config.numReturnSequences,
+            stepLogits: { next, position in
+                try self.stepLogits(memory: memory, cache: cache, next: next.map { $0.last! }, position: position)
+            },
+            reorder: cache.reorder)
+        let result = search.generation(
+            try search.run(start: [generation.decoderStartTokenID]), startLength: 1,
+            decode: { self.tokenizer.decode($0, side: .target, skipSpecialTokens: true) }, tokenString: tokenizer.tokenString)
+        return EncoderDecoderGeneration(sourceIds: source, tokens: result.tokens, text: result.beams.first?.text ?? "",
+                                        stopReason: result.stop, beams: result.beams, transitionScores: result.transitionScores)
     }
 
     private func greedy(
