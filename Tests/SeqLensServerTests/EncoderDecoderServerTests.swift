@@ -114,12 +114,15 @@ import Testing
                                                        "returnPromptTokens": true])
         let helloTokens = daemon.client.call("tokenize", ["model": "mt", "texts": ["Hello"]])?["results"]?.arrayValue?.first?["ids"]?.arrayValue
         #expect(defaults?["results"]?.arrayValue?.first?["promptTokens"]?.arrayValue?.compactMap { $0["id"] } == helloTokens)
-        // Beam search on a decoder-only model is refused by name, not ignored.
+        // On a decoder-only model: attributeTarget is refused by name; beam search is served, and
+        // what it cannot combine with (sampling) or what needs it (lengthPenalty) is refused by name.
         try #require(daemon.client.call("model/load", ["path": .string(PackagePaths.fixtureModel("tiny-gpt2")), "id": "lm"]) != nil)
         let target = try error(daemon, "attribute", ["model": "lm", "inputs": ["Hello"], "attributeTarget": true])
         #expect(target.code == -32602 && target.message.contains("params.attributeTarget"))
-        let causal = try error(daemon, "generate", ["model": "lm", "inputs": ["Hello"], "numBeams": 4])
-        #expect(causal.code == -32602 && causal.message.contains("params.numBeams"))
+        let sampled = try error(daemon, "generate", ["model": "lm", "inputs": ["Hello"], "numBeams": 4, "doSample": true])
+        #expect(sampled.code == -32602 && sampled.message.contains("params.doSample"))
+        let greedyPenalty = try error(daemon, "generate", ["model": "lm", "inputs": ["Hello"], "lengthPenalty": 2])
+        #expect(greedyPenalty.code == -32602 && greedyPenalty.message.contains("params.lengthPenalty"))
         #expect(daemon.client.call("generate", ["model": "lm", "inputs": ["Hello"], "numBeams": 1, "maxNewTokens": 2]) != nil)
         _ = daemon.shutdown()
     }
@@ -288,5 +291,30 @@ import Testing
         let sentinel = daemon.client.call("tokenize", ["model": "t5", "texts": ["<extra_id_0>"]])?["results"]?.arrayValue?.first?["ids"]?.arrayValue?.first?.intValue
         #expect(sourceIDs.last == 1 && sentinel != nil && sourceIDs.contains(sentinel!))
         #expect(reply["sourceAttributions"]?.arrayValue?.count == sourceIDs.count)
+    }
+
+    /// Beam search on a decoder-only model over the wire equals transformers' (the fixture of
+    /// DecoderOnlyBeamSearchTests): beams with ids and sequence scores, the best one's tokens.
+    @Test func decoderOnlyBeamSearch() throws {
+        let data = try Data(contentsOf: PackagePaths.root.appendingPathComponent("Tests/Fixtures/generation/decoder-only-beams.json"))
+        let fixture = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let item = try #require((fixture["cases"] as? [[String: Any]])?.first { ($0["model"] as? String) == "tiny-gpt2" })
+        let daemon = InProcessDaemon()
+        daemon.initialize()
+        try #require(daemon.client.call("model/load", ["path": .string(PackagePaths.fixtureModel("tiny-gpt2")), "id": "lm"]) != nil)
+        let prompt = try #require(item["prompt"] as? String)
+        let result = try #require(daemon.client.call("generate", [
+            "model": "lm", "inputs": [.string(prompt)], "numBeams": 4, "numReturnSequences": 4, "maxNewTokens": 12,
+        ])?["results"]?.arrayValue?.first)
+        let promptCount = try #require(item["promptIds"] as? [Int]).count
+        let sequences = try #require(item["sequences"] as? [[Int]]), scores = try #require(item["sequenceScores"] as? [Double])
+        let beams = try #require(result["beams"]?.arrayValue)
+        try #require(beams.count == 4)
+        for (beam, (sequence, score)) in zip(beams, zip(sequences, scores)) {
+            #expect(beam["ids"]?.arrayValue?.compactMap(\.intValue) == Array(sequence.dropFirst(promptCount)))
+            #expect(abs((beam["sequenceScore"]?.doubleValue ?? 0) - score) <= 1e-4)
+        }
+        #expect(result["tokens"]?.arrayValue?.compactMap { $0["id"]?.intValue } == beams[0]["ids"]?.arrayValue?.compactMap(\.intValue))
+        _ = daemon.shutdown()
     }
 }

@@ -95,6 +95,50 @@ public final class LanguageModel: @unchecked Sendable {
                           stopReason: stop, stepLogits: logits)
     }
 
+    /// Beam search from `prompt` as transformers 5's `generate(num_beams=...)` runs it on a
+    /// decoder-only model: the beams' KV cache reordered each step, lengths normalised from the
+    /// end of the prompt, the repetition and n-gram processors reading the prompt too. Options
+    /// left nil take transformers' defaults (length penalty 1, early stopping false, 20 tokens).
+    public func beamSearch(prompt: [Int], options: EncoderDecoderGenerationOptions) throws -> Generation {
+        let dims = transformer.dimensions
+        let newTokens = options.maxNewTokens ?? 20
+        guard !prompt.isEmpty else { throw ModelError.emptyInput }
+        try checkVocabulary(prompt)
+        guard prompt.count + newTokens <= dims.maxPositions else {
+            throw ModelError.inputTooLong(tokens: prompt.count + newTokens, limit: dims.maxPositions)
+        }
+        var config = EncoderDecoderGenerationConfig(decoderStartTokenID: prompt[0])
+        config.endOfSequence = endOfSequence
+        if let value = options.lengthPenalty { config.lengthPenalty = value }
+        if let value = options.earlyStopping { config.earlyStopping = value }
+        if let value = options.noRepeatNgramSize { config.noRepeatNgramSize = value }
+        if let value = options.repetitionPenalty { config.repetitionPenalty = value }
+        let beams = max(1, options.numBeams ?? 1)
+        let cache = KeyValueCache(layers: dims.layerCount, batch: beams, width: dims.keyValueHeadCount * dims.headDimension)
+        let transformer = self.transformer
+        let search = BeamSearch(
+            processing: LogitsProcessing(config: config, maxLength: prompt.count + newTokens), beams: beams,
+            returnSequences: options.numReturnSequences ?? 1,
+            stepLogits: { next, position in
+                let t = next[0].count, v = dims.vocabularySize
+                let hidden = transformer.hiddenStates(
+                    embeddings: Variable(constant: transformer.embed(next)), positions: Array(position..<(position + t)),
+                    cache: cache, probe: nil)
+                let last = selectRows(hidden, next.indices.map { $0 * t + t - 1 })
+                let logits = transformer.logits(last).value.scalars
+                guard FiniteWeights.firstNonFinite(logits) == nil else {
+                    throw ModelError.nonFiniteOutput("the next-token logits at position \(position + t - 1)")
+                }
+                return next.indices.map { Array(logits[($0 * v)..<(($0 + 1) * v)]) }
+            },
+            reorder: cache.reorder)
+        let result = search.generation(
+            try search.run(start: prompt), startLength: prompt.count, decode: { self.decode($0, skipSpecialTokens: true) },
+            tokenString: tokenizer.tokenString)
+        return Generation(promptIds: prompt, tokens: result.tokens, text: result.beams.first?.text ?? "",
+                          stopReason: result.stop, beams: result.beams)
+    }
+
     /// Logits (T, V) at every position of one sequence.
     /// - Parameter probe: reads or changes activations (e.g. a `DropoutSampler`).
     public func logits(_ ids: [Int], probe: ActivationProbe? = nil) throws -> Tensor {

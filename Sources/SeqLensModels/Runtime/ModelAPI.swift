@@ -107,12 +107,18 @@ public struct Generation: Sendable {
     public var stopReason: StopReason
     /// The logits each token was chosen from, when `GenerationOptions.keepsStepLogits`; else empty.
     public var stepLogits: [[Float]]
+    /// Beam search only: the returned beams, best first (`tokens` and `text` are the best one's).
+    public var beams: [Beam]
 
-    public init(promptIds: [Int], tokens: [GeneratedToken], text: String, stopReason: StopReason, stepLogits: [[Float]] = []) {
+    public init(
+        promptIds: [Int], tokens: [GeneratedToken], text: String, stopReason: StopReason, stepLogits: [[Float]] = [],
+        beams: [Beam] = []
+    ) {
         self.promptIds = promptIds
         self.tokens = tokens
         self.text = text
         self.stopReason = stopReason
         self.stepLogits = stepLogits
+        self.beams = beams
     }
 }

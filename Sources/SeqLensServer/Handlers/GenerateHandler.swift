@@ -62,10 +62,13 @@ struct GenerateHandler: MethodHandler {
         if case .encoderDecoder(let model) = try context.registry.useAny(params.model) {
             return try handleEncoderDecoder(params, model: model, context: context)
         }
-        let searchFields = ["numBeams", "numReturnSequences", "lengthPenalty", "earlyStopping", "noRepeatNgramSize", "repetitionPenalty"]
-        if let field = searchFields.first(where: params.given.contains),
-           !(field == "numBeams" && params.searchOptions.numBeams == 1) {
-            throw RPCError(.invalidParams, "params.\(field): beam search and these logits processors serve encoder-decoder models so far")
+        let beams = params.searchOptions.numBeams ?? 1
+        if beams > 1 {
+            return try handleBeamSearch(params, beams: beams, context: context)
+        }
+        let searchFields = ["numReturnSequences", "lengthPenalty", "earlyStopping", "noRepeatNgramSize", "repetitionPenalty"]
+        if let field = searchFields.first(where: params.given.contains) {
+            throw RPCError(.invalidParams, "params.\(field): serves beam search (numBeams > 1) on a decoder-only model")
         }
         let model = try params.interventions.apply(to: context.registry.use(params.model))
         let info = model.info
@@ -101,6 +104,57 @@ struct GenerateHandler: MethodHandler {
         }
         context.progress?.end(message: "done")
         return ["results": .array(results)]
+    }
+
+    /// Beam search on a decoder-only model, as transformers' generate(num_beams=...): `beams` in
+    /// each result, the best one's tokens as `tokens`.
+    private func handleBeamSearch(_ params: Params, beams: Int, context: RequestContext) throws -> RPCValue {
+        let options = params.options
+        let unsupported: [(String, Bool)] = [
+            ("doSample", options.doSample), ("temperature", options.temperature != 1), ("topK", options.topK != 0),
+            ("topP", options.topP != 1), ("stopAtEos", !options.stopAtEOS), ("interventions", !params.interventions.entries.isEmpty),
+            ("returnTopK", options.returnTopK != 0),
+        ]
+        if let (field, _) = unsupported.first(where: { $0.1 }) {
+            throw RPCError(.invalidParams, "params.\(field): not served with beam search (numBeams > 1)")
+        }
+        if let count = params.searchOptions.numReturnSequences, count > beams {
+            throw RPCError(.invalidParams, "params.numReturnSequences: \(count) is more than numBeams \(beams)")
+        }
+        let model = try context.registry.use(params.model)
+        let prompts = params.inputs.map { model.encode($0, addSpecialTokens: params.addSpecialTokens) }
+        for (index, prompt) in prompts.enumerated() {
+            try Self.checkLength(prompt.count, newTokens: options.maxNewTokens, limit: model.info.maxPositions, index: index)
+        }
+        var search = params.searchOptions
+        search.maxNewTokens = options.maxNewTokens
+        context.progress?.begin(title: "generate", message: "\(prompts.count) input(s), \(beams) beams")
+        var results: [RPCValue] = []
+        for (index, prompt) in prompts.enumerated() {
+            try context.checkCancellation()
+            let outcome = try model.beamSearch(prompt: prompt, options: search)
+            context.progress?.report(fraction: Double(index + 1) / Double(prompts.count), message: "input \(index + 1)")
+            var result: [String: RPCValue] = [
+                "text": .string(outcome.text), "tokens": outcome.tokens.json, "stopReason": .string(outcome.stopReason.rawValue),
+                "beams": Self.beamsJSON(outcome.beams),
+            ]
+            if params.returnPromptTokens {
+                let strings = model.tokenStrings(prompt)
+                result["promptTokens"] = .array(zip(prompt, strings).map { ["id": .integer($0), "token": .string($1)] })
+            }
+            results.append(.object(result))
+        }
+        context.progress?.end(message: "done")
+        return ["results": .array(results)]
+    }
+
+    static func beamsJSON(_ beams: [Beam]) -> RPCValue {
+        .array(beams.map { beam in
+            [
+                "text": .string(beam.text), "ids": beam.ids.json, "sequenceScore": .number(Double(beam.sequenceScore)),
+                "transitionScores": beam.transitionScores.json,
+            ]
+        })
     }
 
     /// Greedy decoding or beam search of each source, with the checkpoint's generation config.
@@ -153,14 +207,7 @@ struct GenerateHandler: MethodHandler {
                 let strings = source.map(model.tokenizer.tokenString)
                 result["promptTokens"] = .array(zip(source, strings).map { ["id": .integer($0), "token": .string($1)] })
             }
-            if beams > 1 {
-                result["beams"] = .array(outcome.beams.map { beam in
-                    [
-                        "text": .string(beam.text), "ids": beam.ids.json, "sequenceScore": .number(Double(beam.sequenceScore)),
-                        "transitionScores": beam.transitionScores.json,
-                    ]
-                })
-            }
+            if beams > 1 { result["beams"] = Self.beamsJSON(outcome.beams) }
             results.append(.object(result))
         }
         context.progress?.end(message: "done")
