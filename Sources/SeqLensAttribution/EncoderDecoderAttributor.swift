@@ -21,7 +21,7 @@ public struct EncoderDecoderAttributor {
     }
 
     /// The methods checked against Inseq on encoder-decoder models so far.
-    public static let methods: Set<String> = ["saliency", "input_x_gradient", "integrated_gradients", "dummy"]
+    public static let methods: Set<String> = ["saliency", "input_x_gradient", "integrated_gradients", "attention", "dummy"]
     /// The step functions that read only the step's own logits (no contrastive context or dropout).
     static let stepFunctions: Set<StepFunction> = [.logit, .probability, .entropy, .crossentropy, .perplexity, .topPSize]
     /// The contrastive ones checked against Inseq with `contrastTargets` (target-side contrasts).

@@ -45,7 +45,7 @@ import SeqLensModels
         let model = try Self.model(modelName)
         let index = try Fixtures.json("attribution/\(modelName)/index.json")
         let cases = try #require(index["cases"] as? [[String: Any]])
-        #expect(cases.count == 10)
+        #expect(cases.count == 12)
         for item in cases {
             let id = try #require(item["id"] as? String)
             let kwargs = try #require(item["attribute_kwargs"] as? [String: Any])

@@ -1,3 +1,4 @@
+import SeqLensModels
 import SeqLensTensor
 
 /// Inseq's `attention` attribution: each step's attention weights from its last prefix position
@@ -54,13 +55,21 @@ public struct AttentionWeights: AttributionMethod {
         let run = try AttentionPatterns(problem)
         let k = problem.stepCount, t = problem.length, l = layerList.count, h = headList.count
         var out = [Float](repeating: 0, count: k * t * l * h)
+        // An encoder-decoder model's joined [source ; target]: the source columns are the
+        // cross-attention weights, the target ones the decoder's self-attention (Inseq's
+        // cross_attentions and decoder_attentions at the predicting query).
+        let source = (problem.transformer as? JoinedSequenceView)?.sourceLength ?? 0
+        let queries = t - source
         for (s, position) in problem.stepPositions.enumerated() {
-            let query = position - 1
+            let query = position - 1 - source
             for (li, layer) in layerList.enumerated() {
                 let pattern = run.patterns[layer].scalars
+                let cross = source > 0 ? run.crossPatterns[layer].scalars : []
                 for (hi, head) in headList.enumerated() {
-                    let row = (head * t + query) * t
-                    for key in 0...query { out[((s * t + key) * l + li) * h + hi] = pattern[row + key] }
+                    let row = (head * queries + query) * queries
+                    for key in 0...query { out[((s * t + source + key) * l + li) * h + hi] = pattern[row + key] }
+                    let crossRow = (head * queries + query) * source
+                    for key in 0..<source { out[((s * t + key) * l + li) * h + hi] = cross[crossRow + key] }
                 }
             }
         }
