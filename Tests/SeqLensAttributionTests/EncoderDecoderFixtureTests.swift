@@ -96,4 +96,39 @@ import SeqLensModels
         request.stepScores = [.pcxmi]
         #expect { try EncoderDecoderAttributor(model: model).attribute(request) } throws: { "\($0)".contains("pcxmi") }
     }
+
+    /// What SeqLens saves for an encoder-decoder attribution is what real Inseq was shown to load:
+    /// the fixture script saved it with `seqlens attribute --save`, loaded it with
+    /// FeatureAttributionOutput.load and compared it with Inseq's own values (`seqlens_file`); the
+    /// same attribution saved today reads back equal to that file.
+    @Test(arguments: ["tiny-marian", "tiny-bart", "tiny-mbart", "tiny-t5", "tiny-t5-v1.1"])
+    func savedFilesAreTheOnesInseqLoads(modelName: String) throws {
+        let index = try Fixtures.json("attribution/\(modelName)/index.json")
+        let record = try #require(index["seqlens_file"] as? [String: Any])
+        #expect(record["loaded_by_inseq_as"] as? String == "GranularFeatureAttributionSequenceOutput")
+        #expect(try #require(record["max_difference_of_max"] as? Double) < 1e-4)
+        let item = try #require((index["cases"] as? [[String: Any]])?.first { ($0["id"] as? String) == record["case"] as? String })
+        var request = AttributionRequest(inputs: [try #require(item["source_text"] as? String)])
+        request.generatedTexts = [try #require(item["target_text"] as? String)]
+        request.method = try AttributionMethods.make("input_x_gradient")
+        request.stepScores = [.probability]
+        let output = try EncoderDecoderAttributor(model: try Self.model(modelName), attributeTarget: true).attribute(request)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("seqlens-\(UUID().uuidString).json").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try output.save(to: path, overwrite: true)
+        let mine = try #require(try FeatureAttributionOutput.load(from: path).sequenceAttributions.first)
+        let file = Fixtures.path("attribution/\(modelName)/" + (try #require(record["file"] as? String)))
+        let committed = try #require(try FeatureAttributionOutput.load(from: file).sequenceAttributions.first)
+        #expect(mine.source == committed.source && mine.target == committed.target)
+        for (a, b) in [(mine.sourceAttributions, committed.sourceAttributions), (mine.targetAttributions, committed.targetAttributions)] {
+            let a = try #require(a), b = try #require(b)
+            #expect(a.shape == b.shape)
+            let scale = b.values.filter { !$0.isNaN }.map(abs).max() ?? 1
+            for (x, y) in zip(a.values, b.values) {
+                #expect(x.isNaN == y.isNaN)
+                if !x.isNaN { #expect(abs(x - y) <= 1e-5 * scale) }
+            }
+        }
+        #expect(mine.stepScores["probability"]?.values.count == committed.stepScores["probability"]?.values.count)
+    }
 }
