@@ -247,7 +247,8 @@ class SeqLens:
         ([{"site", "op": "add" | "scale" | "zero" | "replace", "vector"?, "factor"?, "positions"?}])
         change activations on every forward (steering). For an encoder-decoder model each input is a
         source, the checkpoint's generation config gives the defaults (Marian: 4 beams), and the
-        beam-search options (None: the config's) apply; `Generation.beams` lists the beams."""
+        beam-search options (None: the config's) apply; on a decoder-only model num_beams > 1 runs
+        beam search from the prompt (no sampling with it). `Generation.beams` lists the beams."""
         params = self.generate_params(model, inputs, max_new_tokens=max_new_tokens, do_sample=do_sample,
                                       temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
                                       return_top_k=return_top_k, stop_at_eos=stop_at_eos,

@@ -70,8 +70,9 @@ class GeneratedToken:
 
 @dataclass(frozen=True)
 class Beam:
-    """One beam of an encoder-decoder beam search: decoder ids (start token excluded), transformers'
-    sequence score and each id's processed log-probability."""
+    """One beam of a beam search: the generated ids (an encoder-decoder model's decoder start token
+    and a decoder-only model's prompt excluded), transformers' sequence score and each id's
+    processed log-probability."""
     text: str
     ids: List[int]
     sequence_score: float

@@ -1,5 +1,6 @@
 """The Python client against the real daemon binary."""
 
+import json
 import os
 import sys
 import time
@@ -157,3 +158,16 @@ def test_encoder_decoder_attribution(lens):
     assert tuple(out.granular_source_attributions.shape) == (11, 5, 32)
     [plain] = lens.attribute("mt", "Hello world", "the program is free")
     assert plain.target_attributions is None and len(plain.source_attributions) == 11
+
+
+def test_decoder_only_beam_search(gpt2):
+    """num_beams on a decoder-only model: the beams transformers' generate(num_beams=4) returns
+    (Tests/Fixtures/generation/decoder-only-beams.json, made by scripts/fixtures/make_beam_fixtures.py)."""
+    fixture = json.loads((Path(__file__).resolve().parents[3] / "Tests" / "Fixtures" / "generation"
+                          / "decoder-only-beams.json").read_text(encoding="utf-8"))
+    case = next(c for c in fixture["cases"] if c["model"] == "tiny-gpt2" and c["options"] == {"num_beams": 4, "num_return_sequences": 4})
+    result = gpt2.generate("gpt2", [case["prompt"]], max_new_tokens=12, num_beams=4, num_return_sequences=4)[0]
+    prompt = len(case["promptIds"])
+    assert [beam.ids for beam in result.beams] == [sequence[prompt:] for sequence in case["sequences"]]
+    assert all(abs(beam.sequence_score - score) < 1e-4 for beam, score in zip(result.beams, case["sequenceScores"]))
+    assert [token.id for token in result.tokens] == result.beams[0].ids
