@@ -16,9 +16,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Nucleus sampling mass (1: all).") var topP: Float = 1
     @Option(help: "Random seed for sampling.") var seed: UInt64 = 0
     @Option(help: "Show this many most likely alternatives per token.") var returnTopK = 0
-    @Option(help: "Encoder-decoder models: beams (default: the checkpoint's generation config; 1 is greedy).")
+    @Option(help: "Beam search with this many beams (encoder-decoder models: default the checkpoint's generation config; decoder-only: 1, greedy).")
     var numBeams: Int?
-    @Option(help: "Encoder-decoder models: beams to show, best first (at most --num-beams).")
+    @Option(help: "Beams to show, best first (at most --num-beams).")
     var numReturnSequences: Int?
     @Flag(help: "Print JSON instead of text.") var json = false
 
@@ -36,10 +36,9 @@ struct GenerateCommand: ParsableCommand {
         try running {
             let loaded = try modelOptions.loadAny()
             if case .encoderDecoder(let model) = loaded { return try translate(model) }
-            guard (numBeams ?? 1) == 1, numReturnSequences == nil else {
-                throw CommandFailure(description: "--num-beams and --num-return-sequences serve encoder-decoder models so far")
-            }
             guard case .causal(let model) = loaded else { return }
+            if let numBeams, numBeams > 1 { return try beamSearch(model, beams: numBeams) }
+            guard numReturnSequences == nil else { throw CommandFailure(description: "--num-return-sequences needs --num-beams > 1") }
             var options = GenerationOptions()
             options.maxNewTokens = maxNewTokens
             options.doSample = doSample
@@ -74,6 +73,43 @@ struct GenerateCommand: ParsableCommand {
         }
     }
 
+    /// Beam search from each prompt of a decoder-only model, the beams listed with their scores.
+    private func beamSearch(_ model: LanguageModel, beams: Int) throws {
+        guard !doSample, returnTopK == 0 else { throw CommandFailure(description: "--do-sample and --return-top-k do not combine with --num-beams") }
+        if let count = numReturnSequences, count > beams {
+            throw CommandFailure(description: "--num-return-sequences \(count) is more than --num-beams \(beams)")
+        }
+        var options = EncoderDecoderGenerationOptions()
+        options.maxNewTokens = maxNewTokens
+        options.numBeams = beams
+        options.numReturnSequences = numReturnSequences
+        let generations = try prompts.map { try model.beamSearch(prompt: model.encode($0), options: options) }
+        try report(zip(prompts, generations).map { ($0, $1.text, $1.stopReason, $1.tokens, $1.beams) }, promptKey: "prompt")
+    }
+
+    /// Generations with their beams, as text or (with --json) as JSON.
+    private func report(_ generations: [(String, String, StopReason, [GeneratedToken], [Beam])], promptKey: String) throws {
+        var results: [[String: Any]] = []
+        for (prompt, text, stop, tokens, beams) in generations {
+            if json {
+                results.append([
+                    promptKey: prompt, "text": text, "stopReason": stop.rawValue,
+                    "tokens": tokens.map { ["id": $0.id, "token": $0.token, "prob": Double($0.probability)] },
+                    "beams": beams.map { ["text": $0.text, "ids": $0.ids, "sequenceScore": Double($0.sequenceScore)] },
+                ])
+                continue
+            }
+            print(promptKey == "source" ? "\(prompt)\n→ \u{1B}[1m\(text)\u{1B}[0m" : "\(prompt)\u{1B}[1m\(text)\u{1B}[0m")
+            for token in tokens {
+                print(String(format: "  %-20@ p=%.4f", token.token.debugDescription as NSString, token.probability))
+            }
+            for (rank, beam) in beams.enumerated() where beams.count > 1 {
+                print(String(format: "  beam %d  score %.4f  ", rank + 1, beam.sequenceScore) + beam.text)
+            }
+        }
+        if json { try printJSON(results) }
+    }
+
     /// Each prompt as an encoder-decoder model's source: greedy or beam search as its generation
     /// config says, the beams listed with their scores.
     private func translate(_ model: EncoderDecoderModel) throws {
@@ -83,27 +119,11 @@ struct GenerateCommand: ParsableCommand {
         options.numBeams = numBeams
         options.numReturnSequences = numReturnSequences
         options.returnTopK = returnTopK
-        var results: [[String: Any]] = []
-        for prompt in prompts {
+        let generations = try prompts.map { prompt in
             let source = model.tokenizer.encode(prompt, side: .source, addSpecialTokens: true)
             try model.check(source, side: .source)
-            let generation = try model.generate(source: source, options: options)
-            if json {
-                results.append([
-                    "source": prompt, "text": generation.text, "stopReason": generation.stopReason.rawValue,
-                    "tokens": generation.tokens.map { ["id": $0.id, "token": $0.token, "prob": Double($0.probability)] },
-                    "beams": generation.beams.map { ["text": $0.text, "ids": $0.ids, "sequenceScore": Double($0.sequenceScore)] },
-                ])
-                continue
-            }
-            print("\(prompt)\n→ \u{1B}[1m\(generation.text)\u{1B}[0m")
-            for token in generation.tokens {
-                print(String(format: "  %-20@ p=%.4f", token.token.debugDescription as NSString, token.probability))
-            }
-            for (rank, beam) in generation.beams.enumerated() where generation.beams.count > 1 {
-                print(String(format: "  beam %d  score %.4f  ", rank + 1, beam.sequenceScore) + beam.text)
-            }
+            return try model.generate(source: source, options: options)
         }
-        if json { try printJSON(results) }
+        try report(zip(prompts, generations).map { ($0, $1.text, $1.stopReason, $1.tokens, $1.beams) }, promptKey: "source")
     }
 }

@@ -316,5 +316,12 @@ import Testing
         }
         #expect(result["tokens"]?.arrayValue?.compactMap { $0["id"]?.intValue } == beams[0]["ids"]?.arrayValue?.compactMap(\.intValue))
         _ = daemon.shutdown()
+        // The same from the command line.
+        let (status, json, err) = try EncoderDecoderCommandTests.run(
+            ["generate", "-m", PackagePaths.fixtureModel("tiny-gpt2"), "--num-beams", "4", "--num-return-sequences", "4",
+             "--max-new-tokens", "12", "--json", prompt])
+        #expect(status == 0, "\(err)")
+        let printed = try #require((json as? [[String: Any]])?.first?["beams"] as? [[String: Any]])
+        #expect(printed.compactMap { $0["ids"] as? [Int] } == sequences.map { Array($0.dropFirst(promptCount)) })
     }
 }
