@@ -27,6 +27,15 @@ public struct AddedToken: Sendable, Equatable {
         self.singleWord = singleWord
         self.normalized = normalized
     }
+
+    /// A `tokenizer.json` `added_tokens` entry, with HF's defaults for the flags it leaves out.
+    init(tokenizerJSON token: JSONFields) throws {
+        self.init(
+            content: try token.string("content"), id: try token.int("id"),
+            special: try token.bool("special", default: false), lstrip: try token.bool("lstrip", default: false),
+            rstrip: try token.bool("rstrip", default: false), singleWord: try token.bool("single_word", default: false),
+            normalized: try token.bool("normalized", default: true))
+    }
 }
 
 /// A piece of text to tokenize: either plain text (a UTF-8 byte range) or one added token.

@@ -42,14 +42,7 @@ extension ByteLevelBPETokenizer {
 
         let vocabulary = try Self.vocabulary(model)
         let merges = try Self.merges(model)
-        let addedTokens = try root.objects("added_tokens").map { token in
-            AddedToken(
-                content: try token.string("content"), id: try token.int("id"),
-                special: try token.bool("special", default: false), lstrip: try token.bool("lstrip", default: false),
-                rstrip: try token.bool("rstrip", default: false),
-                singleWord: try token.bool("single_word", default: false),
-                normalized: try token.bool("normalized", default: true))
-        }
+        let addedTokens = try root.objects("added_tokens").map(AddedToken.init(tokenizerJSON:))
         let preTokenizer = try Self.preTokenizerKind(try root.optionalObject("pre_tokenizer"), path: path)
         let (prefix, suffix) = try PostProcessorIds.read(try root.optionalObject("post_processor"), path: path)
 

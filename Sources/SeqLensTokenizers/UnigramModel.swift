@@ -1,3 +1,5 @@
+import Foundation
+
 /// The SentencePiece unigram model as HF `tokenizers` runs it (models/unigram/model.rs,
 /// `encode_optimized`): the segmentation of a pre-token into pieces with the highest total score
 /// (Viterbi over a byte trie of the pieces), a character no piece starts with scored
@@ -13,6 +15,8 @@ struct UnigramModel: Sendable {
     let byteFallback: Bool
     private let trie: ByteTrie
     private let minimumScore: Double
+    /// The id of each byte's `<0xXX>` piece, where the vocabulary has it.
+    private let byteIDs: [Int?]
 
     init(pieces: [String], scores: [Double], unknownID: Int?, byteFallback: Bool) {
         self.pieces = pieces
@@ -24,6 +28,7 @@ struct UnigramModel: Sendable {
         for (id, piece) in pieces.enumerated() { trie.insert(Array(piece.utf8), id: id) }
         self.trie = trie
         minimumScore = scores.min() ?? 0
+        byteIDs = (0..<256).map { trie.id(of: Array(String(format: "<0x%02X>", $0).utf8)) }
     }
 
     func id(of piece: String) -> Int? { trie.id(of: Array(piece.utf8)) }
@@ -37,9 +42,9 @@ struct UnigramModel: Sendable {
                 continue
             }
             if byteFallback {
-                let bytes = piece.map { self.id(of: "<0x\(hexByte($0))>") }
-                if bytes.allSatisfy({ $0 != nil }) {
-                    ids += bytes.map { $0! }
+                let bytes = piece.compactMap { byteIDs[Int($0)] }
+                if bytes.count == piece.count {
+                    ids += bytes
                     continue
                 }
             }
@@ -110,11 +115,6 @@ struct UnigramModel: Sendable {
         case 0xC0...: 2
         default: 1
         }
-    }
-
-    private func hexByte(_ byte: UInt8) -> String {
-        let digits = Array("0123456789ABCDEF")
-        return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
     }
 }
 

@@ -50,13 +50,7 @@ public struct UnigramTokenizer: Tokenizer {
         var vocabulary: [String: Int] = [:]
         for (id, piece) in pieces.enumerated() { vocabulary[piece] = id }
         let addedTokens = ByteLevelBPETokenizer.resolvedAddedTokens(
-            try root.objects("added_tokens").map { token in
-                AddedToken(
-                    content: try token.string("content"), id: try token.int("id"),
-                    special: try token.bool("special", default: false), lstrip: try token.bool("lstrip", default: false),
-                    rstrip: try token.bool("rstrip", default: false), singleWord: try token.bool("single_word", default: false),
-                    normalized: try token.bool("normalized", default: true))
-            }, vocabulary: vocabulary)
+            try root.objects("added_tokens").map(AddedToken.init(tokenizerJSON:)), vocabulary: vocabulary)
         let size = max(pieces.count, (addedTokens.map(\.id).max() ?? -1) + 1)
         if let bad = addedTokens.first(where: { $0.id < 0 || $0.id >= pieces.count + addedTokens.count }) {
             throw root.malformed("added_tokens", "'\(bad.content)' has id \(bad.id), beyond the vocabulary")
