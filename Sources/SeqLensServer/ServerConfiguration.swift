@@ -1,4 +1,3 @@
-import SeqLensTokenizers
 import SeqLensAttribution
 import SeqLensModels
 
@@ -32,7 +31,7 @@ public enum ServerInfo {
     public static var architectures: [String] { LanguageModel.supportedArchitectures }
     public static var checkpointFormats: [String] { LanguageModel.supportedFormats }
     /// Tokenizer kinds the engine reads.
-    public static var tokenizers: [String] { TokenizerKind.allCases.map(\.rawValue) }
+    public static var tokenizers: [String] { LanguageModel.supportedTokenizers }
     /// Inseq's names of the attribution methods and step functions the engine knows.
     public static var attributionMethods: [String] { AttributionMethods.names }
 

@@ -41,6 +41,8 @@ public final class LanguageModel: @unchecked Sendable {
     public static let supportedArchitectures = ArchitectureRegistry.supported
     /// Checkpoint formats `load` reads.
     public static let supportedFormats = ["safetensors", "safetensors-sharded", "gguf"]
+    /// Tokenizer kinds the loaders read.
+    public static var supportedTokenizers: [String] { TokenizerKind.allCases.map(\.rawValue) }
 
     /// Loads weights, configuration and tokenizer.
     /// - Throws: `ModelError` or the checkpoint's or tokenizer's error, naming the problem.
