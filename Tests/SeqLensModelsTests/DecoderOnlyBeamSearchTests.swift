@@ -18,18 +18,7 @@ import SeqLensTestSupport
             let prompt = try #require(item["promptIds"] as? [Int])
             #expect(model.encode(try #require(item["prompt"] as? String)) == prompt)
             let given = try #require(item["options"] as? [String: Any])
-            var options = EncoderDecoderGenerationOptions()
-            options.maxNewTokens = 12
-            options.numBeams = given["num_beams"] as? Int
-            options.numReturnSequences = given["num_return_sequences"] as? Int
-            options.lengthPenalty = (given["length_penalty"] as? Double).map(Float.init)
-            options.noRepeatNgramSize = given["no_repeat_ngram_size"] as? Int
-            options.repetitionPenalty = (given["repetition_penalty"] as? Double).map(Float.init)
-            switch given["early_stopping"] {
-            case let flag as Bool: options.earlyStopping = flag ? .yes : .no
-            case let word as String: options.earlyStopping = word == "never" ? .never : nil
-            default: break
-            }
+            let options = EncoderDecoderGenerationOptions(generateArguments: given, maxNewTokens: 12)
             let generation = try model.beamSearch(prompt: prompt, options: options)
             let sequences = try #require(item["sequences"] as? [[Int]])
             let scores = try #require(item["sequenceScores"] as? [Double])

@@ -92,3 +92,23 @@ struct EncoderDecoderReferenceChecks {
         }
     }
 }
+
+extension EncoderDecoderGenerationOptions {
+    /// The options of transformers' `generate(...)` keyword arguments as a fixture records them
+    /// (num_beams, num_return_sequences, length_penalty, early_stopping, no_repeat_ngram_size,
+    /// repetition_penalty).
+    init(generateArguments given: [String: Any], maxNewTokens: Int) {
+        self.init()
+        self.maxNewTokens = maxNewTokens
+        numBeams = given["num_beams"] as? Int
+        numReturnSequences = given["num_return_sequences"] as? Int
+        lengthPenalty = (given["length_penalty"] as? Double).map(Float.init)
+        noRepeatNgramSize = given["no_repeat_ngram_size"] as? Int
+        repetitionPenalty = (given["repetition_penalty"] as? Double).map(Float.init)
+        switch given["early_stopping"] {
+        case let flag as Bool: earlyStopping = flag ? .yes : .no
+        case let word as String: earlyStopping = word == "never" ? .never : nil
+        default: break
+        }
+    }
+}

@@ -62,18 +62,7 @@ struct TinyMarianTests {
         for item in cases {
             let source = model.tokenizer.encode(try #require(item["source"] as? String), side: .source, addSpecialTokens: true)
             let given = try #require(item["options"] as? [String: Any])
-            var options = EncoderDecoderGenerationOptions()
-            options.maxNewTokens = 12
-            options.numBeams = given["num_beams"] as? Int
-            options.noRepeatNgramSize = given["no_repeat_ngram_size"] as? Int
-            options.repetitionPenalty = (given["repetition_penalty"] as? Double).map(Float.init)
-            options.lengthPenalty = (given["length_penalty"] as? Double).map(Float.init)
-            options.numReturnSequences = given["num_return_sequences"] as? Int
-            switch given["early_stopping"] {
-            case let flag as Bool: options.earlyStopping = flag ? .yes : .no
-            case let word as String: options.earlyStopping = word == "never" ? .never : nil
-            default: break
-            }
+            let options = EncoderDecoderGenerationOptions(generateArguments: given, maxNewTokens: 12)
             let generation = try model.generate(source: source, options: options)
             let sequences = try #require(item["sequences"] as? [[Int]])
             func trimmed(_ ids: [Int]) -> [Int] {
